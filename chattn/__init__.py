@@ -1,0 +1,22 @@
+"""chattn: channel attention for convolutional networks.
+
+Every module is ``s = F(X; θ)``, ``Y = s · X``: a squeeze (:mod:`chattn.squeeze`), an excitation
+(:mod:`chattn.excite`) and the scale (:class:`chattn.ChannelAttention`). Build any of the eleven
+by name::
+
+    >>> import chattn
+    >>> chattn.available()
+    ['se', 'enc', 'gsop', 'fca', 'bilinear', 'eca', 'rcan_ca', 'dia', 'srm', 'gct', 'soca']
+    >>> eca = chattn.create("eca", 256)
+"""
+from . import excite, squeeze
+from .base import ChannelAttention, Compose
+from .modules import (SE, EncModule, GSoP, FcaNet, BilinearAttention, ECA, CALayer, DIA, SRM, GCT,
+                      SOCA)
+from .registry import available, create, register
+
+__version__ = "0.1.0"
+
+__all__ = ["available", "create", "register", "ChannelAttention", "Compose", "squeeze", "excite",
+           "SE", "EncModule", "GSoP", "FcaNet", "BilinearAttention", "ECA", "CALayer", "DIA", "SRM",
+           "GCT", "SOCA"]
