@@ -216,21 +216,21 @@ def newton_schulz_sqrt(a: torch.Tensor, iterations: int = 5, eps: float = 1e-12)
 
     With ``iterations = 1`` this is :math:`\frac12 A (3I - A)` (the official code returned the Z
     iterate there). A zero matrix (a constant feature map) has trace 0: the trace is clamped at
-    ``eps`` for the division, so the result is finite (zero). Computes in the input's dtype.
+    ``eps``, so the result (zero) and its gradient are finite. Computes in the input's dtype.
 
     Shape: ``(B, n, n) -> (B, n, n)``.
     """
     iterations = _validate.positive_int(iterations, "iterations")
     n = a.shape[-1]
     eye = torch.eye(n, dtype=a.dtype, device=a.device).expand_as(a)
-    trace = a.diagonal(dim1=-2, dim2=-1).sum(-1)                     # (B,)
-    y = a / trace.clamp_min(eps)[:, None, None]                      # A = Σ / tr Σ
+    trace = a.diagonal(dim1=-2, dim2=-1).sum(-1).clamp_min(eps)      # (B,)  tr Σ, kept off zero
+    y = a / trace[:, None, None]                                     # A = Σ / tr Σ
     z = eye
     for _ in range(iterations - 1):
         t = 0.5 * (3.0 * eye - z.bmm(y))
         y, z = y.bmm(t), t.bmm(z)
     y = 0.5 * y.bmm(3.0 * eye - z.bmm(y))
-    return y * trace.clamp_min(0).sqrt()[:, None, None]
+    return y * trace.sqrt()[:, None, None]
 
 
 # --- encoding (EncNet) ------------------------------------------------------------------------------

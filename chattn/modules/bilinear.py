@@ -74,6 +74,7 @@ class BilinearAttention(ChannelAttention):
         return bilinear_triangle(self.dimReduceLayer1(x))
 
     def attention(self, x: torch.Tensor) -> torch.Tensor:
+        self.check(x)
         _validate.batch_for_norm(x, self)
         b = self.bilinear_features(x)                                   # (B, c2, H, W)
         m = self.dimReduceLayer3(global_avg_pool(b)[:, :, None, None])  # (B, C, 1, 1)  inner attention

@@ -74,8 +74,8 @@ class EncModule(ChannelAttention):
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """The encoded context ``e``: ``(B, C, H, W) -> (B, C)``."""
         self.check(x)
-        if self.training and x.shape[0] * x.shape[1] < 2:
-            _validate.batch_for_norm(x, self, "BatchNorm1d over the K codewords")
+        if self.training and x.shape[0] * x.shape[2] * x.shape[3] < 2:
+            _validate.batch_for_norm(x, self, "BatchNorm2d over a 1x1 map")
         return self.encoding(x)
 
     def assignments(self, x: torch.Tensor) -> torch.Tensor:
