@@ -32,8 +32,8 @@ class SRM(ChannelAttention):
     Example::
 
         >>> srm = SRM(64).eval()
-        >>> srm.attention(torch.randn(1, 64, 8, 8)).unique()
-        tensor([0.5000])
+        >>> srm.attention(torch.randn(1, 64, 8, 8)).unique().tolist()
+        [0.5]
     """
 
     def __init__(self, channels: int):
