@@ -101,9 +101,14 @@ def multi_spectral_pool(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
 
     With the DC basis (u = v = 0) this is :math:`\sqrt{HW}\cdot\mathrm{GAP}(X)`, not GAP.
 
+    Computed as C batched (1 x HW) @ (HW x B) products on a view of X: no copy of X.
+
     Shape: ``x (B, C, H, W)``, ``weight (C, H, W)`` -> ``(B, C)``.
     """
-    return torch.einsum("bchw,chw->bc", x, weight.to(x.dtype))
+    b, c = x.shape[:2]
+    w = weight.to(x.dtype).reshape(c, 1, -1)            # (C, 1, HW)
+    xt = x.reshape(b, c, -1).permute(1, 2, 0)           # (C, HW, B)
+    return torch.bmm(w, xt)[:, 0, :].t()                # (B, C)
 
 
 class MultiSpectralPool(nn.Module):
