@@ -29,9 +29,12 @@ class ChannelAttention(nn.Module):
     channels: int
 
     def attention(self, x: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
+        """Return ``s``, the tensor that multiplies ``x``: ``(B, C, 1, 1)``, or ``(B, C, H, W)``
+        when the attention varies over space."""
         raise NotImplementedError
 
     def check(self, x: torch.Tensor, min_size=(1, 1)) -> torch.Tensor:
+        """Raise a clear error unless ``x`` is a floating (B, C, H, W) tensor with ``self.channels``."""
         return _validate.feature_map(x, self.channels, min_size=min_size)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

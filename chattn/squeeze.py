@@ -287,6 +287,7 @@ class Encoding(nn.Module):
         return encoding_aggregate(x, self.codewords, self.scale)[0]
 
     def assignments(self, x: torch.Tensor) -> torch.Tensor:
+        """Soft assignment :math:`a_{ik}` of each position to each codeword: ``(B, D, H, W) -> (B, N, K)``."""
         return encoding_aggregate(x, self.codewords, self.scale)[1]
 
     def extra_repr(self) -> str:

@@ -1,0 +1,204 @@
+r"""Sliders for the book: one helper, live in a kernel, still moving on the static site.
+
+:func:`slider` takes a function ``draw(**values) -> matplotlib.figure.Figure`` and one or two
+keyword arguments, each a list of values (the first is the initial one):
+
+- **live** mode (a Jupyter or Colab kernel): ipywidgets sliders re-draw the figure on every move;
+- **static** mode (environment variable ``CHATTN_STATIC=1``, set by the book build): every
+  combination of values is drawn once, up front, to a PNG, and the figures are emitted as one
+  self-contained HTML block (``<input type="range">``, a value label, the ``<img>`` frames and an
+  inline ``oninput`` handler; no require.js, nothing fetched from a CDN), so the slider still
+  moves on a page served without a kernel.
+
+:func:`set_mode` forces either mode (tests, or to preview the static block in a notebook).
+
+Example::
+
+    >>> import matplotlib.pyplot as plt
+    >>> from chattn.interactive import slider
+    >>> def draw(reduction):
+    ...     fig, ax = plt.subplots(figsize=(3, 2))
+    ...     ax.bar(["C", "C/r"], [64, 64 / reduction])
+    ...     return fig
+    >>> slider(draw, reduction=[2, 4, 8, 16])       # last expression of a cell: displays itself
+"""
+from __future__ import annotations
+
+import base64
+import html
+import io
+import itertools
+import json
+import os
+from typing import Any, Callable, Sequence
+
+__all__ = ["slider", "set_mode", "mode", "StaticSlider"]
+
+_MODES = ("live", "static")
+_forced: str | None = None
+_MAX_PARAMS = 2
+
+# One handler, copied onto each range input: find the block, turn the slider positions into a
+# frame index (row-major over the parameters), show that frame and update the value labels.
+_ONINPUT = (
+    "var b=this.closest('.chattn-slider'),r=b.querySelectorAll('input[type=range]'),i=0;"
+    "r.forEach(function(e){i=i*(+e.max+1)+(+e.value);"
+    "e.parentNode.querySelector('output').textContent=JSON.parse(e.dataset.labels)[+e.value];});"
+    "b.querySelectorAll('img.chattn-frame').forEach(function(m){"
+    "m.style.display=(+m.dataset.frame===i)?'':'none';});"
+)
+
+
+def set_mode(new_mode: str | None) -> None:
+    """Force ``"live"`` or ``"static"`` for every later :func:`slider`; ``None`` restores the default.
+
+    The default is ``"static"`` when the environment variable ``CHATTN_STATIC`` is ``1``
+    (``true``/``yes``), else ``"live"``.
+    """
+    global _forced
+    if new_mode is not None and new_mode not in _MODES:
+        raise ValueError(f"mode must be one of {_MODES} or None, got {new_mode!r}")
+    _forced = new_mode
+
+
+def mode() -> str:
+    """The mode :func:`slider` uses now: ``"live"`` or ``"static"``."""
+    if _forced is not None:
+        return _forced
+    flag = os.environ.get("CHATTN_STATIC", "").strip().lower()
+    return "static" if flag in ("1", "true", "yes") else "live"
+
+
+def _check(draw: Callable, params: dict[str, Any]) -> dict[str, list]:
+    if not callable(draw):
+        raise TypeError(f"draw must be a callable draw(**values) -> Figure, got {type(draw).__name__}")
+    if not params:
+        raise ValueError("slider needs at least one parameter, e.g. slider(draw, reduction=[4, 8, 16])")
+    if len(params) > _MAX_PARAMS:
+        raise ValueError(f"slider takes at most {_MAX_PARAMS} parameters, got {len(params)}: {list(params)}")
+    checked = {}
+    for name, values in params.items():
+        if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
+            raise TypeError(f"{name} must be a list of values, got {type(values).__name__}")
+        values = list(values)
+        if not values:
+            raise ValueError(f"{name} must be a non-empty list of values")
+        labels = [str(v) for v in values]
+        if len(set(labels)) != len(labels):
+            raise ValueError(f"{name} has repeated values: {labels}")
+        checked[name] = values
+    return checked
+
+
+def _render(draw: Callable, values: dict[str, Any]) -> bytes:
+    """Call ``draw(**values)``, return its figure as PNG bytes and close the figure."""
+    from matplotlib.figure import Figure
+    import matplotlib.pyplot as plt
+
+    fig = draw(**values)
+    if not isinstance(fig, Figure):
+        raise TypeError(f"draw must return a matplotlib Figure, got {type(fig).__name__}")
+    buf = io.BytesIO()
+    try:
+        fig.savefig(buf, format="png", bbox_inches="tight")
+    finally:
+        plt.close(fig)
+    return buf.getvalue()
+
+
+class StaticSlider:
+    """Precomputed frames of a slider, displayed as one self-contained HTML block.
+
+    Attributes:
+        params: the parameter names and their values, in order.
+        frames: PNG bytes, one per combination of values (row-major: the last parameter varies
+            fastest).
+        html: the HTML block (what ``_repr_html_`` returns).
+    """
+
+    def __init__(self, params: dict[str, list], frames: list[bytes]):
+        self.params = params
+        self.frames = frames
+        self.html = self._build_html()
+
+    def _build_html(self) -> str:
+        esc = html.escape
+        rows = []
+        for name, values in self.params.items():
+            labels = [str(v) for v in values]
+            rows.append(
+                '<label style="display:block;font-family:sans-serif;margin:2px 0">'
+                f'<code>{esc(name)}</code> '
+                f'<input type="range" min="0" max="{len(values) - 1}" step="1" value="0" '
+                f'aria-label="{esc(name)}" data-labels="{esc(json.dumps(labels))}" '
+                f'oninput="{esc(_ONINPUT)}" style="vertical-align:middle;width:16em"> '
+                f'<output>{esc(labels[0])}</output></label>')
+        imgs = []
+        combos = itertools.product(*self.params.values())
+        for i, (png, combo) in enumerate(zip(self.frames, combos)):
+            alt = ", ".join(f"{k}={v}" for k, v in zip(self.params, combo))
+            data = base64.b64encode(png).decode("ascii")
+            hidden = "" if i == 0 else ' style="display:none"'
+            imgs.append(f'<img class="chattn-frame" data-frame="{i}" alt="{esc(alt)}"{hidden} '
+                        f'src="data:image/png;base64,{data}">')
+        return ('<div class="chattn-slider">' + "".join(rows)
+                + '<div class="chattn-frames">' + "".join(imgs) + "</div></div>")
+
+    def _repr_html_(self) -> str:
+        return self.html
+
+    def __repr__(self) -> str:
+        shape = " x ".join(f"{k}: {len(v)}" for k, v in self.params.items())
+        return f"<StaticSlider {shape} ({len(self.frames)} frames)>"
+
+
+def _live(draw: Callable, params: dict[str, list]):
+    import ipywidgets as widgets
+
+    # The first option is the initial value (passing value= too leaves ``label`` empty).
+    controls = [widgets.SelectionSlider(options=[(str(v), v) for v in values], description=name,
+                                        continuous_update=False)
+                for name, values in params.items()]
+    # The first frame is drawn here, outside any widget, so an error in draw reaches the caller.
+    image = widgets.Image(value=_render(draw, {k: v[0] for k, v in params.items()}), format="png")
+    errors = widgets.Output()
+
+    def redraw(_change=None):
+        with errors:                            # later errors show under the figure
+            errors.clear_output()
+            image.value = _render(draw, {c.description: c.value for c in controls})
+
+    for c in controls:
+        c.observe(redraw, names="value")
+    return widgets.VBox([*controls, image, errors])
+
+
+def slider(draw: Callable[..., Any], **params: Sequence) -> Any:
+    """Show ``draw(**values)`` with one or two sliders over the given values.
+
+    Args:
+        draw: a function of the parameters, by keyword, that returns a matplotlib
+            :class:`~matplotlib.figure.Figure` (the helper renders it and closes it).
+        **params: one or two ``name=[v0, v1, ...]`` lists; the first value is the initial one.
+            Values may be numbers or strings; each list must be non-empty, without repeats.
+
+    Returns:
+        In live mode an ``ipywidgets.VBox`` (sliders, image, error area); in static mode a
+        :class:`StaticSlider` with all ``len(list1) * len(list2)`` frames. Either displays itself
+        as the last expression of a cell.
+
+    Raises:
+        TypeError: ``draw`` is not callable, a value list is not a list, or ``draw`` does not
+            return a Figure.
+        ValueError: no parameter, more than two, or an empty list.
+
+    Example::
+
+        >>> slider(draw, k_size=[1, 3, 5, 7, 9], image=["brick", "coffee"])   # 10 frames
+    """
+    params = _check(draw, params)
+    if mode() == "live":
+        return _live(draw, params)
+    names = list(params)
+    frames = [_render(draw, dict(zip(names, combo))) for combo in itertools.product(*params.values())]
+    return StaticSlider(params, frames)

@@ -1,0 +1,64 @@
+# Sourced by scripts/book.sh and scripts/test.sh: a ready .venv, quickly when nothing changed.
+#
+#   - creates .venv when missing (with $PYTHON, default python3);
+#   - pip installs requirements.txt and chattn (editable) only when requirements.txt or
+#     pyproject.toml changed since the last run (a hash in .venv/.chattn-setup), or chattn does not
+#     import from this clone;
+#   - defines build_book and ensure_chromium.
+# MathJax comes from a PyPI package (sphinx-mathjax-offline): no npm step.
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="$ROOT/.venv"
+cd "$ROOT"
+
+if [ ! -x "$VENV/bin/python" ]; then
+    echo "== creating $VENV"
+    "${PYTHON:-python3}" -m venv "$VENV" || return 1
+fi
+
+_want="$(cat requirements.txt pyproject.toml | sha256sum | cut -d' ' -f1)"
+_have="$(cat "$VENV/.chattn-setup" 2>/dev/null || true)"
+_where="$("$VENV/bin/python" -c 'import chattn, os; print(os.path.dirname(os.path.dirname(chattn.__file__)))' 2>/dev/null || true)"
+if [ "$_want" != "$_have" ] || [ "$_where" != "$ROOT" ]; then
+    echo "== pip install -r requirements.txt && pip install -e ."
+    "$VENV/bin/python" -m pip install -qq -r requirements.txt || return 1
+    "$VENV/bin/python" -m pip install -qq -e . || return 1
+    echo "$_want" > "$VENV/.chattn-setup"
+else
+    echo "== .venv is up to date"
+fi
+export PATH="$VENV/bin:$PATH"
+unset _want _have _where
+
+# Build the site into _build/html. CHATTN_STATIC=1: sliders become precomputed frames.
+# Warnings are errors (-W), references must resolve (-n); notebook results are cached.
+# The notebook cache is keyed by the notebooks only: when chattn itself changed since the last
+# build, drop the cache so every chapter runs again against the new package.
+build_book() {
+    echo "== jupyter-book build (CHATTN_STATIC=1, -W -n)"
+    local start=$SECONDS
+    local pkg
+    pkg="$(find chattn -type f \( -name '*.py' -o -path 'chattn/weights/*' \) -print0 | sort -z |
+           xargs -0 sha256sum | sha256sum | cut -d' ' -f1)"
+    if [ "$pkg" != "$(cat _build/.chattn-package 2>/dev/null)" ] && [ -d _build/.jupyter_cache ]; then
+        echo "== chattn changed since the last build: clearing the notebook cache"
+        rm -rf _build/.jupyter_cache
+    fi
+    mkdir -p _build && echo "$pkg" > _build/.chattn-package
+    CHATTN_STATIC=1 "$VENV/bin/jupyter-book" build "$ROOT" -W -n --keep-going
+    local status=$?
+    echo "== build finished in $((SECONDS - start)) s (exit $status)"
+    return $status
+}
+
+# Debian's Chromium for the browser test (Playwright's own browser download does not work here).
+ensure_chromium() {
+    if [ -x /usr/bin/chromium ]; then
+        return 0
+    fi
+    echo "== apt-get install chromium"
+    local sudo=""
+    [ "$(id -u)" = 0 ] || sudo="sudo"
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
+        $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+}

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Set up, build and open the book:  bash scripts/book.sh [--no-serve]
+# Opens the site in a browser when there is a display; otherwise serves it on
+# http://127.0.0.1:$PORT/ (default 8000) until Ctrl-C. --no-serve only builds.
+set -uo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/_setup.sh" || exit 1
+
+build_book || exit 1
+index="$ROOT/_build/html/index.html"
+echo "The book: $index"
+[ "${1:-}" = "--no-serve" ] && exit 0
+
+if [ -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ] || [ "$(uname)" = Darwin ]; then
+    python -m webbrowser -t "file://$index"
+else
+    port="${PORT:-8000}"
+    echo "No display: serving the book at http://127.0.0.1:$port/ (Ctrl-C to stop)"
+    exec python -m http.server "$port" --bind 127.0.0.1 --directory "$ROOT/_build/html"
+fi

@@ -1,0 +1,159 @@
+"""The built book in a real browser: math typeset, images loaded, sliders move, search answers,
+and nothing is fetched from outside the site.
+
+Debian's Chromium (``/usr/bin/chromium``, installed by ``scripts/test.sh``) is driven by Playwright
+against the site served from 127.0.0.1 on a free port. The chapter page is a parameter:
+``CHATTN_BROWSER_PAGE=book/06_eca`` (the default; it has a kernel-size slider). Screenshots go to
+``artifacts/``.
+"""
+from __future__ import annotations
+
+import functools
+import os
+import threading
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SITE = Path(os.environ.get("CHATTN_SITE", ROOT / "_build" / "html"))
+PAGE = os.environ.get("CHATTN_BROWSER_PAGE", "book/06_eca")
+ARTIFACTS = ROOT / "artifacts"
+CHROMIUM = os.environ.get("CHATTN_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run", "--disable-dev-shm-usage"]
+
+if not (SITE / "index.html").exists():
+    _message = f"no built site at {SITE}: build it first (bash scripts/test.sh does)"
+    if os.environ.get("CHATTN_REQUIRE_SITE"):         # set by scripts/test.sh: never skip there
+        raise RuntimeError(_message)
+    pytest.skip(_message, allow_module_level=True)
+
+
+class QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def base_url():
+    """Serve the site on 127.0.0.1, on a port the OS picks."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(QuietHandler, directory=str(SITE)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=5)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    playwright = pytest.importorskip("playwright.sync_api")
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} not found: apt-get install -y chromium (scripts/test.sh does it)")
+    with playwright.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser, base_url):
+    """A fresh page that may only talk to the local server; every other request is recorded and refused."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    pg = context.new_page()
+    pg.set_default_timeout(30_000)
+    local = urlparse(base_url).netloc
+    pg.off_site, pg.errors = [], []
+
+    def guard(route):
+        u = urlparse(route.request.url)
+        if u.scheme in ("data", "blob") or u.netloc == local:
+            route.continue_()
+        else:
+            pg.off_site.append(route.request.url)
+            route.abort()
+
+    pg.route("**/*", guard)
+    pg.on("pageerror", lambda e: pg.errors.append(str(e)))
+    yield pg
+    context.close()
+
+
+def open_page(pg, base_url, name):
+    pg.goto(f"{base_url}/{name}.html", wait_until="load")
+    # MathJax 3 resolves startup.promise once the page is typeset.
+    pg.wait_for_function("window.MathJax && MathJax.startup && MathJax.startup.promise")
+    pg.evaluate("MathJax.startup.promise")
+
+
+def shot(pg, name, **kwargs):
+    ARTIFACTS.mkdir(exist_ok=True)
+    pg.screenshot(path=str(ARTIFACTS / f"{name}.png"), **kwargs)
+
+
+@pytest.mark.parametrize("name", [PAGE, "book/intro"])
+def test_math_is_typeset_and_images_load(page, base_url, name):
+    open_page(page, base_url, name)
+    result = page.evaluate("""() => {
+        const maths = Array.from(document.querySelectorAll('.math'));
+        return {
+            maths: maths.length,
+            typeset: maths.filter(m => m.querySelector('mjx-container')).length,
+            containers: document.querySelectorAll('mjx-container').length,
+            raw: document.querySelector('article').innerText.includes('$$'),
+            images: document.images.length,
+            broken: Array.from(document.images).filter(i => !i.complete || i.naturalWidth === 0)
+                         .map(i => i.src.slice(0, 80)),
+        };
+    }""")
+    shot(page, name.replace("/", "_"), full_page=True)
+    assert result["maths"] > 0, f"{name} has no math to check"
+    assert result["typeset"] == result["maths"], result
+    assert not result["raw"], f"raw $$ left on {name}"
+    assert result["broken"] == [], result
+    assert page.off_site == [], page.off_site
+    assert page.errors == [], page.errors
+
+
+def test_slider_changes_the_figure(page, base_url):
+    open_page(page, base_url, PAGE)
+    block = page.locator(".chattn-slider").first
+    block.scroll_into_view_if_needed()
+    rng = block.locator("input[type=range]").first
+    label = block.locator("output").first
+    visible = "b => Array.from(b.querySelectorAll('img.chattn-frame')).filter(i => i.style.display !== 'none')" \
+              ".map(i => i.dataset.frame)"
+    n = int(rng.get_attribute("max")) + 1
+    assert n >= 2, "the slider needs at least two positions"
+    assert block.evaluate(visible) == ["0"]
+    first_label = label.inner_text()
+    before = block.screenshot(path=str(ARTIFACTS / "slider-before.png"))
+
+    rng.focus()                                   # a person's move: one step with the keyboard
+    page.keyboard.press("ArrowRight")
+    shown = block.evaluate(visible)
+    assert len(shown) == 1 and shown != ["0"]
+    assert label.inner_text() != first_label
+
+    # The move the brief names: set the value and dispatch an input event.
+    rng.evaluate("(e, v) => { e.value = v; e.dispatchEvent(new Event('input', {bubbles: true})); }", str(n - 1))
+    shown = block.evaluate(visible)
+    assert len(shown) == 1 and shown != ["0"]
+    after = block.screenshot(path=str(ARTIFACTS / "slider-after.png"))
+    assert after != before, "the displayed figure did not change"
+    assert page.off_site == [] and page.errors == []
+
+
+def test_search_finds_pages(page, base_url):
+    page.goto(f"{base_url}/search.html?q=excitation", wait_until="load")
+    results = page.locator("ul.search li")
+    results.first.wait_for(state="attached")
+    assert results.count() >= 2
+    hrefs = results.locator("a").evaluate_all("as => as.map(a => a.getAttribute('href'))")
+    assert any("intro" in h for h in hrefs), hrefs
+    shot(page, "search")
+    assert page.off_site == [] and page.errors == []

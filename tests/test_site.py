@@ -1,0 +1,229 @@
+"""The built book: self-contained pages, Colab buttons, and the notebooks' install cell.
+
+The built-site tests read ``_build/html`` (or ``$CHATTN_SITE``); ``scripts/test.sh`` always builds
+the book first. Run standalone without a build they skip, saying so. The notebook checks need no
+build. (``scripts/test.sh`` sets ``CHATTN_REQUIRE_SITE=1``: there a missing site fails.)
+``python tests/test_site.py`` prints a summary of the site.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+SITE = Path(os.environ.get("CHATTN_SITE", ROOT / "_build" / "html"))
+CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text())
+REPO_URL = CONFIG["repository"]["url"].rstrip("/")
+
+INSTALL_CELL = f'''# In Colab: install chattn when it is not importable (the book's own build has it installed).
+try:
+    import chattn
+except ImportError:
+    %pip install -q "chattn[book] @ git+{REPO_URL}"
+    import chattn'''
+
+# <link rel=...> values that make the browser fetch the href.
+FETCHING_RELS = {"stylesheet", "preload", "modulepreload", "prefetch", "preconnect", "dns-prefetch",
+                 "icon", "shortcut", "apple-touch-icon", "manifest", "mask-icon"}
+
+
+def toc_files() -> list[str]:
+    """Every ``file:`` of _toc.yml (the root included), e.g. ``book/06_eca``."""
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    files = [toc["root"]]
+
+    def walk(entries):
+        for e in entries or []:
+            if "file" in e:
+                files.append(e["file"])
+            walk(e.get("sections"))
+            walk(e.get("chapters"))
+    for part in toc.get("parts", []):
+        walk(part.get("chapters"))
+    walk(toc.get("chapters"))
+    return files
+
+
+def toc_notebooks() -> list[Path]:
+    return [ROOT / f"{f}.ipynb" for f in toc_files() if (ROOT / f"{f}.ipynb").exists()]
+
+
+class Resources(HTMLParser):
+    """The URLs a page makes the browser fetch: (tag, attribute, url)."""
+
+    def __init__(self):
+        super().__init__()
+        self.fetched: list[tuple[str, str, str]] = []
+        self.anchors: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        a = {k: v or "" for k, v in attrs}
+        if tag == "a" and a.get("href"):
+            self.anchors.append(a["href"])
+        if tag in ("script", "img", "iframe", "source", "embed", "audio", "video", "track") and a.get("src"):
+            self.fetched.append((tag, "src", a["src"]))
+        if tag == "object" and a.get("data"):
+            self.fetched.append((tag, "data", a["data"]))
+        if tag == "link" and a.get("href") and FETCHING_RELS & set(a.get("rel", "").lower().split()):
+            self.fetched.append((tag, "href", a["href"]))
+
+
+def is_external(url: str) -> bool:
+    u = urlparse(url)
+    return bool(u.netloc) or u.scheme not in ("", "data", "blob")
+
+
+def parse(page: Path) -> Resources:
+    r = Resources()
+    r.feed(page.read_text(encoding="utf-8"))
+    return r
+
+
+def site_pages() -> list[Path]:
+    if not (SITE / "index.html").exists():
+        message = f"no built site at {SITE}: build it first (bash scripts/test.sh does)"
+        if os.environ.get("CHATTN_REQUIRE_SITE"):     # set by scripts/test.sh: never skip there
+            pytest.fail(message)
+        pytest.skip(message)
+    return html_pages()
+
+
+def html_pages() -> list[Path]:
+    """Every built page (theme templates under _static/ are not pages)."""
+    return sorted(p for p in SITE.rglob("*.html") if p.relative_to(SITE).parts[0] not in ("_static", "_sources"))
+
+
+def external_resources(pages) -> list[tuple[str, str, str, str]]:
+    return [(str(p.relative_to(SITE)), tag, attr, url)
+            for p in pages for tag, attr, url in parse(p).fetched if is_external(url)]
+
+
+# ---------------------------------------------------------------- the notebooks themselves
+
+def test_toc_lists_every_chapter_and_they_exist():
+    files = toc_files()
+    assert files[0] == "book/intro"
+    chapters = [f for f in files if f.split("/")[-1][:2].isdigit()]
+    assert [c.split("/")[-1][:2] for c in chapters] == [f"{i:02d}" for i in range(1, 12)]
+    missing = [f for f in files if not any((ROOT / f).with_suffix(s).exists() for s in (".md", ".ipynb"))]
+    assert not missing, f"_toc.yml lists files that do not exist: {missing}"
+
+
+@pytest.mark.parametrize("nb", toc_notebooks(), ids=lambda p: p.name)
+def test_first_cell_installs_chattn_from_the_config_repository(nb):
+    cells = json.loads(nb.read_text(encoding="utf-8"))["cells"]
+    first = cells[0]
+    assert first["cell_type"] == "code"
+    assert "".join(first["source"]).rstrip() == INSTALL_CELL, \
+        f"{nb.name}: first cell must be exactly the install cell with {REPO_URL}"
+
+
+@pytest.mark.parametrize("nb", toc_notebooks(), ids=lambda p: p.name)
+def test_notebook_committed_without_outputs(nb):
+    cells = json.loads(nb.read_text(encoding="utf-8"))["cells"]
+    dirty = [i for i, c in enumerate(cells)
+             if c["cell_type"] == "code" and (c.get("outputs") or c.get("execution_count") is not None)]
+    assert not dirty, f"{nb.name}: cells {dirty} have outputs; clear them before committing"
+
+
+def test_readme_names_the_config_repository():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert REPO_URL in readme
+    repos = set(re.findall(r"github\.com/([\w.-]+/[\w.-]+)", readme))
+    assert repos == {REPO_URL.split("github.com/")[1]}, f"README names another repository: {repos}"
+
+
+def test_readme_five_lines_run():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## chattn in five lines", 1)[1]
+    code = section.split("```python", 1)[1].split("```", 1)[0]
+    assert len([line for line in code.splitlines() if line.strip()]) <= 5
+    scope: dict = {}
+    exec(compile(code, "README.md", "exec"), scope)
+    assert scope["y"].shape == (8, 256, 14, 14)
+    assert scope["logits"].shape[0] == 2
+
+
+# ---------------------------------------------------------------- the built site
+
+def test_no_page_fetches_anything_off_site():
+    pages = site_pages()
+    external = external_resources(pages)
+    print(f"{len(pages)} pages, {len(external)} external resource URLs")
+    assert external == [], "\n".join(map(str, external[:20]))
+
+
+def test_stylesheets_import_nothing_off_site():
+    site_pages()
+    bad = []
+    for css in SITE.joinpath("_static").rglob("*.css"):
+        text = css.read_text(encoding="utf-8", errors="replace")
+        for marker in ("url(http", "url('http", 'url("http', "url(//", "@import url(http", '@import "http'):
+            if marker in text:
+                bad.append((str(css.relative_to(SITE)), marker))
+    assert bad == []
+
+
+def test_local_resources_exist():
+    missing = []
+    for page in site_pages():
+        for tag, attr, url in parse(page).fetched:
+            if is_external(url) or url.startswith(("data:", "#")):
+                continue
+            target = (page.parent / unquote(urlparse(url).path)).resolve()
+            if not target.exists():
+                missing.append((str(page.relative_to(SITE)), url))
+    assert missing == []
+
+
+def test_math_is_typeset_by_the_local_mathjax():
+    site_pages()
+    assert (SITE / "_static" / "mathjax" / "tex-chtml.js").stat().st_size > 100_000
+    intro = parse(SITE / "book" / "intro.html")
+    scripts = [url for tag, _, url in intro.fetched if tag == "script"]
+    assert any(urlparse(u).path.endswith("_static/mathjax/tex-chtml.js") for u in scripts), scripts
+    assert not any("require" in u for u in scripts)
+
+
+def test_every_notebook_page_has_its_colab_button():
+    site_pages()
+    colab = CONFIG["launch_buttons"]["colab_url"].rstrip("/")
+    repo = REPO_URL.split("github.com/")[1]
+    branch = CONFIG["repository"]["branch"]
+    prefix = CONFIG["repository"].get("path_to_book") or ""
+    notebooks = toc_notebooks()
+    assert notebooks, "no notebook in _toc.yml"
+    for nb in notebooks:
+        rel = nb.relative_to(ROOT).with_suffix("")
+        page = SITE / rel.with_suffix(".html")
+        assert page.exists(), f"{rel} was not built"
+        want = f"{colab}/github/{repo}/blob/{branch}/{prefix}{rel.as_posix()}.ipynb"
+        assert want in parse(page).anchors, f"{page.name}: no Colab link {want}"
+
+
+def test_search_index_covers_the_book():
+    site_pages()
+    assert (SITE / "search.html").exists()
+    index = (SITE / "searchindex.js").read_text(encoding="utf-8")
+    for doc in toc_files():
+        assert f'"{doc}"' in index, f"{doc} is not in the search index"
+
+
+if __name__ == "__main__":
+    pages = html_pages() if SITE.exists() else []
+    if not pages:
+        sys.exit(f"no built site at {SITE}")
+    ext = external_resources(pages)
+    print(f"site {SITE}: {len(pages)} pages, {len(ext)} external resource URLs, "
+          f"{len(toc_notebooks())} notebooks")
+    for e in ext:
+        print("  external:", *e)
+    sys.exit(1 if ext else 0)
