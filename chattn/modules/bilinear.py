@@ -75,7 +75,7 @@ class BilinearAttention(ChannelAttention):
 
     def attention(self, x: torch.Tensor) -> torch.Tensor:
         self.check(x)
-        _validate.batch_for_norm(x, self)
+        _validate.batch_for_norm(x, self, "BatchNorm over the pooled (B, c(c+1)/2, 1, 1) products")
         b = self.bilinear_features(x)                                   # (B, c2, H, W)
         m = self.dimReduceLayer3(global_avg_pool(b)[:, :, None, None])  # (B, C, 1, 1)  inner attention
         outer = self.dimReduceLayer2(b)                                 # (B, C, H, W)  outer attention
