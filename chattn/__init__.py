@@ -17,6 +17,17 @@ from .registry import available, create, register
 
 __version__ = "0.1.0"
 
+# Submodules with heavier dependencies (scikit-image, matplotlib, ipywidgets) load on first use:
+# ``import chattn`` stays light, and ``chattn.pretrained.load("se")`` still works.
+_LAZY = ("models", "data", "pretrained", "interactive", "bench", "train")
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'chattn' has no attribute {name!r}")
+
 __all__ = ["available", "create", "register", "ChannelAttention", "Compose", "squeeze", "excite",
            "SE", "EncModule", "GSoP", "FcaNet", "BilinearAttention", "ECA", "CALayer", "DIA", "SRM",
            "GCT", "SOCA"]

@@ -204,7 +204,7 @@ def gct_gate(embedding: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor,
     ``l1``: :math:`n_c = \gamma_c / (\mathrm{mean}_c |s_c| + \epsilon)`;
     gate :math:`= 1 + \tanh(s_c n_c + \beta_c)`.
 
-    Shape: ``embedding (B, C)``, ``gamma``/``beta`` ``(C,)`` -> ``(B, C)``.
+    Shape: ``embedding (B, C)``, ``gamma``/``beta`` ``(C,)`` or ``(1, C)`` -> ``(B, C)``.
     """
     if mode == "l2":
         norm = gamma / torch.sqrt(embedding.square().mean(dim=1, keepdim=True) + epsilon)

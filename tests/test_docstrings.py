@@ -24,3 +24,10 @@ def test_every_named_module_has_an_example():
     for name in chattn.available():
         doc = type(chattn.create(name, 64)).__doc__ or ""
         assert ">>>" in doc and ".. math::" in doc and "Shape" in doc, name
+
+
+def test_submodules_load_on_first_use():
+    import chattn
+    assert chattn.models.resnet50 is not None and callable(chattn.pretrained.load)
+    with pytest.raises(AttributeError, match="no attribute"):
+        chattn.not_a_submodule
