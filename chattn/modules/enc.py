@@ -85,7 +85,7 @@ class EncModule(ChannelAttention):
         return self.encoding[3].assignments(u)
 
     def attention(self, x: torch.Tensor) -> torch.Tensor:
-        """The factor :math:`1 + \gamma` that multiplies X before the ReLU: ``(B, C, 1, 1)``."""
+        r"""The factor :math:`1 + \gamma` that multiplies X before the ReLU: ``(B, C, 1, 1)``."""
         gamma = self.fc(self.encode(x))                 # (B, C)
         return 1.0 + gamma[:, :, None, None]            # (B, C, 1, 1)
 

@@ -1,0 +1,220 @@
+r"""A small real-image task: which photograph does a 32x32 patch come from?
+
+Eight images bundled in scikit-image's wheel (no download) are the eight classes: three grey
+textures and five colour photographs. Every image is cut in two along its width: patches for
+training come from the left part, patches for testing from the right part, with a gap of one
+patch width between them, so no test pixel was ever seen in training.
+
+.. code-block:: text
+
+    column  0 ............ b-1 | b ... b+p-1 | b+p ............ W-1
+            train region        gap (p = patch)  test region          b = ⌊0.6 W⌋
+
+Patches are float32, normalised per channel with the mean and standard deviation of the train
+regions (:func:`channel_stats` computes them; no number is typed in). Everything is built in about a
+second and cached in memory. Augmentation (:func:`augment`) runs in torch on batches.
+
+Example::
+
+    >>> from chattn.data import PHOTOS, make_dataset
+    >>> x, y = make_dataset("train", per_class=10)
+    >>> x.shape, x.dtype, y.bincount().tolist()
+    (torch.Size([80, 3, 32, 32]), torch.float32, [10, 10, 10, 10, 10, 10, 10, 10])
+"""
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import torch
+
+from . import _validate
+
+#: The class names, i.e. the ``skimage.data`` functions that load each image; class index = position.
+PHOTOS: tuple[str, ...] = ("brick", "grass", "gravel", "coffee", "chelsea", "astronaut", "rocket",
+                           "immunohistochemistry")
+
+#: Fraction of the width (from the left) that holds the train region.
+TRAIN_FRACTION = 0.6
+
+#: Default number of patches per class in each split.
+PER_CLASS = {"train": 400, "test": 200}
+
+SPLITS = ("train", "test")
+
+
+@functools.lru_cache(maxsize=None)
+def _photo(name: str) -> torch.Tensor:
+    import skimage.data
+
+    img = np.asarray(getattr(skimage.data, name)())             # (H, W) or (H, W, 3), uint8
+    if img.ndim == 2:
+        img = np.repeat(img[:, :, None], 3, axis=2)              # grey -> RGB
+    t = torch.from_numpy(np.ascontiguousarray(img[:, :, :3])).permute(2, 0, 1)   # (3, H, W)
+    return t.float().div_(255.0)
+
+
+def load_photo(name: str) -> torch.Tensor:
+    """The image ``skimage.data.<name>()`` as a float tensor ``(3, H, W)`` in ``[0, 1]``
+    (grey images repeated over the three channels).
+
+    Example::
+
+        >>> load_photo("chelsea").shape
+        torch.Size([3, 300, 451])
+    """
+    _validate.one_of(name, "name", PHOTOS)
+    return _photo(name).clone()
+
+
+def split_columns(name: str, split: str, patch: int = 32) -> tuple[int, int]:
+    """Columns ``[start, stop)`` of the region of image ``name`` that ``split`` draws patches from.
+
+    Train: ``[0, b)``; test: ``[b + patch, W)`` with ``b = ⌊0.6 W⌋``. Patches lie entirely
+    inside their region, so a train patch and a test patch are always ``patch`` columns apart.
+    A ``patch`` that does not fit in both regions raises ValueError.
+
+    Example::
+
+        >>> split_columns("chelsea", "train"), split_columns("chelsea", "test")
+        ((0, 270), (302, 451))
+    """
+    _validate.one_of(name, "name", PHOTOS)
+    _validate.one_of(split, "split", SPLITS)
+    patch = _validate.positive_int(patch, "patch")
+    h, w = _photo(name).shape[1:]
+    b = int(TRAIN_FRACTION * w)
+    regions = {"train": (0, b), "test": (b + patch, w)}
+    for part, (start, stop) in regions.items():     # both, so a patch size serves both splits or none
+        if stop - start < patch or h < patch:
+            raise ValueError(f"patch={patch} does not fit in the {part} region of {name!r} "
+                             f"({h} rows x {max(stop - start, 0)} columns)")
+    return regions[split]
+
+
+@functools.lru_cache(maxsize=None)
+def _channel_stats() -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel mean and std over all pixels of the train regions (gap-independent: ``[0, b)``)."""
+    pixels = torch.cat([_photo(n)[:, :, :split_columns(n, "train", 1)[1]].reshape(3, -1) for n in PHOTOS], 1)
+    return pixels.mean(1), pixels.std(1)
+
+
+def channel_stats() -> tuple[torch.Tensor, torch.Tensor]:
+    """``(mean, std)``, each ``(3,)``: the statistics :func:`normalize` uses."""
+    mean, std = _channel_stats()
+    return mean.clone(), std.clone()
+
+
+def normalize(img: torch.Tensor) -> torch.Tensor:
+    r"""``(img - mean) / std`` per channel; ``img`` is ``(3, H, W)`` or ``(N, 3, H, W)`` in [0, 1]."""
+    mean, std = _stats_like(img, "img")
+    return (img - mean) / std
+
+
+def denormalize(x: torch.Tensor) -> torch.Tensor:
+    r"""Inverse of :func:`normalize`: ``x * std + mean`` (back to [0, 1] images, for display)."""
+    mean, std = _stats_like(x, "x")
+    return x * std + mean
+
+
+def _stats_like(x, name: str):
+    if not isinstance(x, torch.Tensor) or not x.is_floating_point():
+        raise TypeError(f"{name} must be a floating-point torch.Tensor, got {type(x).__name__}")
+    if x.dim() not in (3, 4) or x.shape[-3] != 3:
+        raise ValueError(f"{name} must have shape (3, H, W) or (N, 3, H, W), got {tuple(x.shape)}")
+    mean, std = _channel_stats()
+    return mean.to(x)[:, None, None], std.to(x)[:, None, None]
+
+
+def patch_coordinates(split: str, patch: int = 32, per_class: int | None = None, seed: int = 0) -> torch.Tensor:
+    """Where every patch of :func:`make_dataset` comes from: a long tensor ``(N, 3)`` of
+    ``(class, top, left)``, classes in order, ``per_class`` rows each.
+
+    Top-left corners are drawn uniformly (with replacement) inside the split's region with a
+    generator seeded by ``(seed, split, class)``.
+    """
+    _validate.one_of(split, "split", SPLITS)
+    patch = _validate.positive_int(patch, "patch")
+    per_class = PER_CLASS[split] if per_class is None else _validate.positive_int(per_class, "per_class")
+    seed = _validate.positive_int(seed, "seed", minimum=0)
+    rows = []
+    for k, name in enumerate(PHOTOS):
+        start, stop = split_columns(name, split, patch)
+        h = _photo(name).shape[1]
+        rng = np.random.default_rng([seed, SPLITS.index(split), k])
+        top = rng.integers(0, h - patch + 1, per_class)
+        left = rng.integers(start, stop - patch + 1, per_class)
+        rows.append(np.stack([np.full(per_class, k), top, left], 1))
+    return torch.from_numpy(np.concatenate(rows)).long()
+
+
+@functools.lru_cache(maxsize=16)
+def _dataset(split: str, patch: int, per_class: int | None, seed: int):
+    coords = patch_coordinates(split, patch, per_class, seed)
+    x = torch.stack([_photo(PHOTOS[k])[:, t:t + patch, l:l + patch] for k, t, l in coords.tolist()])
+    return normalize(x), coords[:, 0].clone()
+
+
+def make_dataset(split: str, patch: int = 32, per_class: int | None = None, seed: int = 0):
+    """Patches and labels for ``split`` (``'train'`` or ``'test'``).
+
+    Args:
+        split: ``'train'`` (left region) or ``'test'`` (right region).
+        patch: side p of the square patches, 32.
+        per_class: patches per class; default 400 (train) / 200 (test).
+        seed: seed of the patch positions; same seed, same tensors.
+
+    Returns:
+        ``x``: float32 ``(N, 3, p, p)``, normalised;  ``y``: int64 ``(N,)`` class indices into
+        :data:`PHOTOS`, ``N = 8 · per_class``, classes in blocks (shuffle when training).
+
+    Example::
+
+        >>> x, y = make_dataset("test", per_class=5)
+        >>> x.shape, y[:6].tolist()
+        (torch.Size([40, 3, 32, 32]), [0, 0, 0, 0, 0, 1])
+    """
+    x, y = _dataset(split, patch, per_class, seed)
+    return x.clone(), y.clone()
+
+
+def augment(x: torch.Tensor, generator: torch.Generator | None = None, pad: int = 4,
+            jitter: float = 0.1) -> torch.Tensor:
+    r"""Random training augmentation of a normalised batch ``(N, 3, p, p)``, in torch.
+
+    Per sample: a horizontal and a vertical flip (each with probability 1/2), a crop of the
+    reflect-padded patch shifted by up to ``pad`` pixels, and a brightness and contrast jitter
+    :math:`x' = \mathrm{clip}(a(x - \bar x) + b\bar x, 0, 1)` with :math:`a, b \in [1-j, 1+j]`
+    on the [0, 1] image. The draws come from ``generator``, so a seeded generator repeats them.
+
+    Example::
+
+        >>> x, _ = make_dataset("train", per_class=2)
+        >>> augment(x, torch.Generator().manual_seed(0)).shape
+        torch.Size([16, 3, 32, 32])
+    """
+    _validate.feature_map(x, 3)
+    pad = _validate.positive_int(pad, "pad", minimum=0)
+    n, _, h, w = x.shape
+    g = generator
+
+    def coin():
+        return torch.rand(n, generator=g) < 0.5
+
+    x = torch.where(coin()[:, None, None, None], x.flip(3), x)
+    x = torch.where(coin()[:, None, None, None], x.flip(2), x)
+    if pad:
+        padded = torch.nn.functional.pad(x, (pad,) * 4, mode="reflect")
+        dy = torch.randint(0, 2 * pad + 1, (n,), generator=g)
+        dx = torch.randint(0, 2 * pad + 1, (n,), generator=g)
+        rows = (dy[:, None] + torch.arange(h))[:, None, :, None].expand(n, 3, h, w + 2 * pad)
+        x = padded.gather(2, rows)
+        cols = (dx[:, None] + torch.arange(w))[:, None, None, :].expand(n, 3, h, w)
+        x = x.gather(3, cols)
+    if jitter:
+        img = denormalize(x)
+        a = 1 + jitter * (2 * torch.rand(n, 1, 1, 1, generator=g) - 1)    # contrast
+        b = 1 + jitter * (2 * torch.rand(n, 1, 1, 1, generator=g) - 1)    # brightness
+        mean = img.mean((1, 2, 3), keepdim=True)
+        x = normalize((a * (img - mean) + b * mean).clamp(0, 1))
+    return x

@@ -1,0 +1,215 @@
+r"""A small bottleneck ResNet for 32x32 patches, with any channel-attention module plugged in by name.
+
+.. code-block:: text
+
+    x (B, 3, 32, 32)
+    stem   conv3x3(3 -> w) BN ReLU                      (B,  w, 32, 32)
+    stage1 depth x Bottleneck(w),  stride 1             (B,  w, 32, 32)
+    stage2 depth x Bottleneck(2w), stride 2 (first)     (B, 2w, 16, 16)
+    stage3 depth x Bottleneck(4w), stride 2 (first)     (B, 4w,  8,  8)
+    head   GAP -> Linear(4w -> num_classes)             (B, num_classes)
+
+Each bottleneck is ResNet-50's (1x1 reduce to C/4, 3x3 with the stride, 1x1 expand, each
+followed by BN) with the attention module where SE-ResNet puts it: on the output of the last BN,
+before the residual add,
+
+.. math::
+    Y = \delta\big(A(\mathrm{BN}_3(W_3\,\delta(\mathrm{BN}_2(W_2\,\delta(\mathrm{BN}_1(W_1 X)))))) + S(X)\big)
+
+with :math:`A` the attention module (the identity for ``attn=None``) and :math:`S` the shortcut.
+Per module:
+
+- ``dia``: one :class:`~chattn.DIA` per stage, shared by its blocks; the LSTM state flows from
+  block to block and restarts at zero in each stage (DIANet). Every block's ``attn`` attribute
+  points to that shared module, which is registered once, as ``stages[i].dia``.
+- ``gct``: GCT's paper puts a GCT before every convolution; here it sits at the same place as the
+  others (one per block), so that the comparison changes one thing only.
+- ``enc``: the Context Encoding Module returns ``relu(X + X·γ)``; the SE-loss head is not built
+  (``num_classes`` belongs to the network), so the module returns the map only.
+- ``fca``: ``dct_h = dct_w =`` the stage's map size (32, 16, 8 for 32x32 input).
+
+The widths here are 32-128 channels, not ResNet-50's 256-2048, so a few paper defaults that
+assume wide maps are scaled (:func:`small_options`): a reduction ``r = 4`` instead of 16 for the
+MLP gates (se, fca, rcan_ca, soca; at C = 32, r = 16 would leave 2 hidden units), and GSoP's
+``att_dim = C/4`` instead of 128. Options passed to :func:`small_resnet` override these for every
+block.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from .. import _validate
+from ..data import PHOTOS
+from ..registry import available, create
+
+
+def small_options(attn: str, channels: int, size: int) -> dict:
+    """The options the small net gives ``chattn.create(attn, channels, ...)`` for a block with
+    ``channels`` channels on ``size x size`` maps (before the user's options override them).
+
+    Example::
+
+        >>> small_options("fca", 64, 16)
+        {'reduction': 4, 'dct_h': 16, 'dct_w': 16}
+    """
+    if attn in ("se", "rcan_ca", "soca"):
+        return {"reduction": 4}
+    if attn == "fca":
+        return {"reduction": 4, "dct_h": size, "dct_w": size}
+    if attn == "gsop":
+        return {"att_dim": max(channels // 4, 1)}
+    return {}
+
+
+class Bottleneck(nn.Module):
+    """1x1 -> 3x3 (stride) -> 1x1 bottleneck with the attention after ``bn3``, before the add.
+
+    ``forward(x, state=None) -> (y, state)``: ``state`` is DIA's LSTM state, passed along a stage
+    (``None`` for every other module).
+    """
+
+    def __init__(self, in_ch: int, out_ch: int, stride: int, attn: nn.Module | None,
+                 stage: int, index: int, shared: bool = False):
+        super().__init__()
+        mid = out_ch // 4
+        self.stage, self.index = stage, index
+        self.conv1 = nn.Conv2d(in_ch, mid, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(mid)
+        self.conv2 = nn.Conv2d(mid, mid, 3, stride, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(mid)
+        self.conv3 = nn.Conv2d(mid, out_ch, 1, bias=False)
+        self.bn3 = nn.BatchNorm2d(out_ch)
+        self.shortcut = nn.Identity()
+        if stride != 1 or in_ch != out_ch:
+            self.shortcut = nn.Sequential(nn.Conv2d(in_ch, out_ch, 1, stride, bias=False), nn.BatchNorm2d(out_ch))
+        if shared:      # DIA: a reference to the stage's module, not a registered child
+            object.__setattr__(self, "attn", attn)
+        else:
+            self.attn = attn
+        self.shared = shared
+
+    def forward(self, x: torch.Tensor, state=None):
+        out = F.relu(self.bn1(self.conv1(x)))              # (B, C/4, H, W)
+        out = F.relu(self.bn2(self.conv2(out)))            # (B, C/4, H/s, W/s)
+        out = self.bn3(self.conv3(out))                    # (B, C, H/s, W/s)
+        if self.shared:
+            out, state = self.attn(out, state)             # DIA step: gate and new (h, c)
+        elif self.attn is not None:
+            out = self.attn(out)                           # Y = s · X
+        return F.relu(out + self.shortcut(x)), state
+
+
+class Stage(nn.Module):
+    """``depth`` bottlenecks; for DIA also the one module they share (``self.dia``)."""
+
+    def __init__(self, blocks: list[Bottleneck], dia: nn.Module | None = None):
+        super().__init__()
+        self.blocks = nn.ModuleList(blocks)
+        self.dia = dia
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        state = None
+        for block in self.blocks:
+            x, state = block(x, state)
+        return x
+
+
+class BlockRef(NamedTuple):
+    """One entry of :meth:`SmallResNet.blocks`: stage number (1-3), the block, its attention module."""
+    stage: int
+    block: Bottleneck
+    attn: nn.Module | None
+
+
+class SmallResNet(nn.Module):
+    """See the module docstring. Build it with :func:`small_resnet`.
+
+    Shape: ``(B, 3, S, S) -> (B, num_classes)`` logits, ``S = input_size`` (32).
+    """
+
+    def __init__(self, attn: str | None = None, num_classes: int = len(PHOTOS), width: int = 32,
+                 depth: int = 2, input_size: int = 32, **options):
+        super().__init__()
+        if attn is not None:
+            if not isinstance(attn, str):
+                raise TypeError(f"attn must be None or a str, one of {available()}, got {type(attn).__name__}")
+            attn = attn.lower()
+            if attn == "none":
+                attn = None
+            else:
+                _validate.one_of(attn, "attn", available())
+        self.attn_name = attn
+        self.num_classes = _validate.positive_int(num_classes, "num_classes")
+        self.width = _validate.positive_int(width, "width", minimum=4)
+        self.depth = _validate.positive_int(depth, "depth")
+        self.input_size = _validate.positive_int(input_size, "input_size", minimum=4)
+        self.options = dict(options)
+        if attn is None and options:
+            raise ValueError(f"options {sorted(options)} given without an attention module (attn=None)")
+
+        self.stem = nn.Sequential(nn.Conv2d(3, width, 3, 1, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True))
+        stages, in_ch, size = [], width, input_size
+        for s, (out_ch, stride) in enumerate(zip((width, 2 * width, 4 * width), (1, 2, 2)), start=1):
+            size = (size - 1) // stride + 1
+            make = (lambda: create(attn, out_ch, **{**small_options(attn, out_ch, size), **options})) if attn else (lambda: None)
+            dia = make() if attn == "dia" else None
+            blocks = []
+            for i in range(depth):
+                blocks.append(Bottleneck(in_ch, out_ch, stride if i == 0 else 1, dia if dia is not None else make(),
+                                         stage=s, index=i, shared=dia is not None))
+                in_ch = out_ch
+            stages.append(Stage(blocks, dia))
+        self.stages = nn.ModuleList(stages)
+        self.fc = nn.Linear(in_ch, num_classes)
+
+    def config(self) -> dict:
+        """The constructor arguments, as plain data (stored with shipped weights)."""
+        return {"attn": self.attn_name or "none", "num_classes": self.num_classes, "width": self.width,
+                "depth": self.depth, "input_size": self.input_size, "options": self.options}
+
+    def blocks(self) -> list[BlockRef]:
+        """Every block in forward order as ``(stage, block, attn)``; hook ``attn`` to see what it
+        gates (its input is the block's ``bn3`` output). For DIA every block of a stage lists the
+        same module, called once per block.
+
+        Example::
+
+            >>> [(s, b.index, type(a).__name__) for s, b, a in small_resnet("se").blocks()][:2]
+            [(1, 0, 'SE'), (1, 1, 'SE')]
+        """
+        return [BlockRef(stage.blocks[0].stage, block, block.attn) for stage in self.stages for block in stage.blocks]
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """The last stage's map: ``(B, 3, S, S) -> (B, 4w, S/4, S/4)``."""
+        _validate.feature_map(x, 3)
+        x = self.stem(x)
+        for stage in self.stages:
+            x = stage(x)
+        return x
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.features(x).mean((2, 3)))      # (B, num_classes)
+
+
+def small_resnet(attn: str | None = None, num_classes: int = len(PHOTOS), width: int = 32, **options) -> SmallResNet:
+    """A :class:`SmallResNet` with the attention module ``attn`` in every block.
+
+    Args:
+        attn: ``None`` (or ``'none'``) for the plain ResNet, or a name in :func:`chattn.available`.
+        num_classes: outputs, default ``len(PHOTOS)`` = 8.
+        width: w, channels of the first stage (stages have w, 2w, 4w). Multiples of 16 work for
+            every module (FcaNet's ``top16`` splits channels into 16 groups).
+        depth: blocks per stage, 2.  input_size: side of the input, 32 (sets FcaNet's DCT sizes).
+        **options: keyword arguments for every attention module (e.g. ``reduction=8``).
+
+    Example::
+
+        >>> net = small_resnet("eca")
+        >>> net(torch.randn(2, 3, 32, 32)).shape
+        torch.Size([2, 8])
+    """
+    return SmallResNet(attn, num_classes, width, **options)

@@ -1,0 +1,193 @@
+r"""The shipped small ResNets (one per attention module, trained by :mod:`chattn.train`) and
+what their gates do on real patches.
+
+- :func:`load` builds the network of ``chattn/weights/small_resnet_{attn}.safetensors`` (the seed-0
+  run) from the config stored in the file and loads the weights, without pickle.
+- :func:`records` returns the JSON record of every run of the grid (all seeds).
+- :func:`gate_statistics` measures, block by block, how much the gate depends on the class: the
+  SE paper's "excitation by depth" (Hu et al., Fig. 6): similar across classes in early stages,
+  class-specific in late ones.
+
+Example::
+
+    >>> from chattn import pretrained
+    >>> from chattn.data import make_dataset
+    >>> net = pretrained.load("se")
+    >>> x, y = make_dataset("test", per_class=50)
+    >>> stats = pretrained.gate_statistics(net, x, y)
+    >>> sorted(stats.stages)
+    [1, 2, 3]
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from .models.small import SmallResNet, small_resnet
+from .train import WEIGHTS_DIR, configs, load_records, stem
+
+
+def weights_path(attn: str | None) -> Path:
+    """Path of the shipped seed-0 weights of ``attn`` (``None`` or ``'none'``: the plain ResNet)."""
+    name = "none" if attn is None else attn
+    if not isinstance(name, str):
+        raise TypeError(f"attn must be None or a str, got {type(attn).__name__}")
+    name = name.lower()
+    if name not in configs():
+        raise ValueError(f"attn must be None or one of {configs()}, got {attn!r}")
+    return WEIGHTS_DIR / (stem(name) + ".safetensors")
+
+
+def shipped() -> list[str]:
+    """Configs whose weights are shipped, in the order of :func:`chattn.train.configs`."""
+    return [c for c in configs() if weights_path(c).is_file()]
+
+
+def load(attn: str | None) -> SmallResNet:
+    """The shipped :class:`~chattn.models.SmallResNet` for ``attn``, in eval mode.
+
+    The file holds the state_dict (buffers included) and, as metadata, the constructor
+    arguments; both are read with safetensors (no pickle, no code execution).
+
+    Example::
+
+        >>> net = load("eca")
+        >>> net.training, net.attn_name
+        (False, 'eca')
+    """
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    path = weights_path(attn)
+    if not path.is_file():
+        raise FileNotFoundError(f"no shipped weights for attn={attn!r} at {path}; train them with "
+                                f"python -m chattn.train --attn {attn or 'none'} --ship")
+    with safe_open(str(path), framework="pt") as f:
+        config = json.loads(f.metadata()["config"])
+    model = small_resnet(None if config["attn"] == "none" else config["attn"], config["num_classes"],
+                         config["width"], depth=config["depth"], input_size=config["input_size"],
+                         **config["options"])
+    model.load_state_dict(load_file(str(path)), strict=True)
+    return model.eval()
+
+
+def records() -> list[dict]:
+    """Every shipped run record (all configs, all seeds), as dicts, sorted by config and seed.
+
+    Keys: ``attn, seed, epochs, train_accuracy, test_accuracy, params, seconds, torch, python,
+    chattn, date, model`` (the config), ``weights`` (file name, seed 0 only) and the training
+    settings.
+    """
+    return load_records(WEIGHTS_DIR)
+
+
+def class_specificity(g: torch.Tensor, y: torch.Tensor) -> float:
+    r"""Fraction of the gates' variance explained by the class (:math:`\eta^2`, in [0, 1]):
+
+    .. math::
+        \eta^2 = \frac{\sum_k n_k \lVert \mu_k - \mu \rVert^2}{\sum_i \lVert g_i - \mu \rVert^2}
+
+    with :math:`\mu_k` the mean gate vector of class k and :math:`\mu` the overall mean. 0: the
+    gate ignores the class; 1: it is a function of the class alone. 0 for constant gates.
+
+    Shape: ``g (N, C)``, ``y (N,)``.
+
+    Example::
+
+        >>> class_specificity(torch.eye(3)[[0, 0, 1, 1, 2]], torch.tensor([0, 0, 1, 1, 2]))
+        1.0
+    """
+    if not isinstance(g, torch.Tensor) or g.dim() != 2:
+        raise ValueError(f"g must be a (N, C) tensor, got {getattr(g, 'shape', type(g).__name__)}")
+    if not isinstance(y, torch.Tensor) or y.shape != g.shape[:1]:
+        raise ValueError(f"y must be a (N,) tensor matching g's {g.shape[0]} rows")
+    g = g.double()
+    mu = g.mean(0)                                                     # (C,)
+    total = (g - mu).pow(2).sum()
+    if total == 0:
+        return 0.0
+    between = sum((y == k).sum() * (g[y == k].mean(0) - mu).pow(2).sum() for k in y.unique())
+    return float(between / total)
+
+
+@dataclass
+class BlockGates:
+    """Gates of one block: ``class_means (K, C)`` (NaN rows for absent classes), ``counts (K,)``,
+    ``specificity`` (:func:`class_specificity`)."""
+    stage: int
+    index: int
+    class_means: torch.Tensor
+    counts: torch.Tensor
+    specificity: float
+
+
+@dataclass
+class GateStatistics:
+    """``blocks``: one :class:`BlockGates` per block, in forward order; ``stages``: stage -> mean
+    specificity of its blocks."""
+    blocks: list[BlockGates]
+    stages: dict[int, float]
+
+
+@torch.no_grad()
+def gate_statistics(model: SmallResNet, x: torch.Tensor, y: torch.Tensor, batch_size: int = 400) -> GateStatistics:
+    r"""Per block, the gate :math:`s` (``attn.attention`` of the block's ``bn3`` output, averaged
+    over space when it varies over space) for every sample of ``x``, summarised per class.
+
+    The model runs in eval mode (its mode is restored afterwards). For DIA the gate of each block
+    is computed with the LSTM state that block received.
+
+    Args:
+        model: a :class:`~chattn.models.SmallResNet` with an attention module.
+        x: ``(N, 3, S, S)`` normalised patches.  y: ``(N,)`` class indices in ``[0, num_classes)``.
+
+    Returns: :class:`GateStatistics`.
+    """
+    if not isinstance(model, SmallResNet):
+        raise TypeError(f"model must be a SmallResNet, got {type(model).__name__}")
+    if model.attn_name is None:
+        raise ValueError("model has no attention module (attn=None): there are no gates")
+    if not isinstance(x, torch.Tensor) or x.dim() != 4:
+        raise ValueError(f"x must be a (N, 3, S, S) tensor, got {getattr(x, 'shape', type(x).__name__)}")
+    if not isinstance(y, torch.Tensor) or y.dtype != torch.long or y.shape != x.shape[:1]:
+        raise ValueError(f"y must be an int64 (N,) tensor with N = {x.shape[0]} (x's batch)")
+    if len(y) and (y.min() < 0 or y.max() >= model.num_classes):
+        raise ValueError(f"y must hold class indices in [0, {model.num_classes})")
+
+    refs = model.blocks()
+    gates: list[list[torch.Tensor]] = [[] for _ in refs]
+    handles, states = [], {}
+    for i, (_, block, attn) in enumerate(refs):
+        def pre(module, args, i=i):
+            states[i] = args[1] if len(args) > 1 else None          # DIA's (h, c) entering the block
+
+        def after_bn3(module, args, out, i=i, attn=attn):
+            s = attn.attention(out, states[i]) if model.attn_name == "dia" else attn.attention(out)
+            gates[i].append(s.mean((2, 3)))                            # (B, C)
+
+        handles += [block.register_forward_pre_hook(pre), block.bn3.register_forward_hook(after_bn3)]
+    was_training = model.training
+    model.eval()
+    try:
+        for j in range(0, len(x), batch_size):
+            model(x[j:j + batch_size])
+    finally:
+        for h in handles:
+            h.remove()
+        model.train(was_training)
+
+    k = model.num_classes
+    counts = torch.bincount(y, minlength=k)
+    blocks = []
+    for (stage, block, _), gs in zip(refs, gates):
+        g = torch.cat(gs)                                              # (N, C)
+        means = torch.full((k, g.shape[1]), float("nan"))
+        means.index_copy_(0, counts.nonzero()[:, 0], torch.stack([g[y == c].mean(0) for c in range(k) if counts[c]]))
+        blocks.append(BlockGates(stage, block.index, means, counts, class_specificity(g, y)))
+    stages = {}
+    for b in blocks:
+        stages.setdefault(b.stage, []).append(b.specificity)
+    return GateStatistics(blocks, {s: sum(v) / len(v) for s, v in stages.items()})
