@@ -150,8 +150,9 @@ def test_slider_changes_the_figure(page, base_url):
 
 def test_search_finds_pages(page, base_url):
     page.goto(f"{base_url}/search.html?q=excitation", wait_until="load")
+    # Sphinx appends results one by one; the summary line appears when the search has finished.
+    page.locator("p.search-summary").wait_for(state="visible")
     results = page.locator("ul.search li")
-    results.first.wait_for(state="attached")
     assert results.count() >= 2
     hrefs = results.locator("a").evaluate_all("as => as.map(a => a.getAttribute('href'))")
     assert any("intro" in h for h in hrefs), hrefs
