@@ -11,7 +11,7 @@ ChannelConv1d       σ(conv1d_k(z)) across channels            ECA
 style_integration   σ(BN(w_{c,0} μ_c + w_{c,1} σ_c))          SRM
 RowwiseConv         σ(W · rowconv(BN(Σ)))                     GSoP
 DIALSTMCell         LSTM step shared across blocks            DIANet
-gct_gate            1 + tanh(γ · CN(α s) + β)                 GCT
+gct_gate, TanhGate  1 + tanh(γ · CN(α s) + β)                 GCT
 ==================  ========================================  ======================
 """
 from __future__ import annotations
@@ -24,7 +24,7 @@ from torch import nn
 from . import _validate
 
 __all__ = ["MLP", "ChannelConv1d", "eca_kernel_size", "style_integration", "StyleIntegration",
-           "RowwiseConv", "rowwise_excitation", "DIALSTMCell", "gct_gate"]
+           "RowwiseConv", "rowwise_excitation", "DIALSTMCell", "gct_gate", "TanhGate"]
 
 
 class MLP(nn.Sequential):
@@ -211,3 +211,24 @@ def gct_gate(embedding: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor,
     else:
         norm = gamma / (embedding.abs().mean(dim=1, keepdim=True) + epsilon)
     return 1.0 + torch.tanh(embedding * norm + beta)
+
+
+class TanhGate(nn.Module):
+    r""":func:`gct_gate` as a module: :math:`g = 1 + \tanh(\gamma\, \mathrm{CN}(s) + \beta)` with
+    learnable ``gamma`` and ``beta`` of shape ``(C,)``, both zero at initialisation (so ``g`` = 1).
+
+    As an excitation for :class:`chattn.Compose` it takes GCT's embedding (e.g.
+    :func:`chattn.squeeze.channel_embedding`) and returns a gate in (0, 2).
+    Shape: ``(B, C) -> (B, C)``.
+    """
+
+    def __init__(self, channels: int, mode: str = "l2", epsilon: float = 1e-5):
+        super().__init__()
+        channels = _validate.positive_int(channels, "channels")
+        self.mode = _validate.one_of(mode, "mode", ("l1", "l2"))
+        self.epsilon = _validate.positive_float(epsilon, "epsilon")
+        self.gamma = nn.Parameter(torch.zeros(channels))
+        self.beta = nn.Parameter(torch.zeros(channels))
+
+    def forward(self, s: torch.Tensor) -> torch.Tensor:
+        return gct_gate(s, self.gamma, self.beta, self.mode, self.epsilon)

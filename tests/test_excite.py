@@ -203,3 +203,22 @@ def test_rowwise_conv_formula():
     q = torch.stack([(p[:, idx // 4, :] * k[idx]).sum(-1) + beta[idx] for idx in range(4 * d)], dim=1)
     a = torch.sigmoid(q @ rc.fc_adapt_channels.weight[:, :, 0, 0].T + rc.fc_adapt_channels.bias)
     torch.testing.assert_close(rc(cov), a)
+
+
+def test_tanh_gate_composes_gct():
+    """Compose(l2 embedding, TanhGate) is GCT with alpha = 1, for any gamma and beta."""
+    import chattn
+    from chattn import excite, squeeze
+    torch.manual_seed(0)
+    gct = chattn.GCT(16)
+    with torch.no_grad():
+        gct.gamma.normal_()
+        gct.beta.normal_()
+    gate = excite.TanhGate(16)
+    gate.load_state_dict({"gamma": gct.gamma.view(16), "beta": gct.beta.view(16)})
+    composed = chattn.Compose(16, squeeze.channel_embedding, gate)
+    x = torch.randn(3, 16, 5, 5)
+    torch.testing.assert_close(composed(x), gct(x))
+    assert torch.equal(excite.TanhGate(16)(torch.randn(3, 16)), torch.ones(3, 16))
+    with pytest.raises(ValueError, match="mode"):
+        excite.TanhGate(16, mode="l3")
