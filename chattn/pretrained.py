@@ -138,7 +138,9 @@ def gate_statistics(model: SmallResNet, x: torch.Tensor, y: torch.Tensor, batch_
     over space when it varies over space) for every sample of ``x``, summarised per class.
 
     The model runs in eval mode (its mode is restored afterwards). For DIA the gate of each block
-    is computed with the LSTM state that block received.
+    is computed with the LSTM state that block received. For GCT, which gates the input of every
+    convolution (``block.attn`` is a ``ModuleDict``), it is the gate before ``conv1``: the gate of
+    the block's input, ``(N, C_in)``.
 
     Args:
         model: a :class:`~chattn.models.SmallResNet` with an attention module.
@@ -161,6 +163,12 @@ def gate_statistics(model: SmallResNet, x: torch.Tensor, y: torch.Tensor, batch_
     gates: list[list[torch.Tensor]] = [[] for _ in refs]
     handles, states = [], {}
     for i, (_, block, attn) in enumerate(refs):
+        if isinstance(attn, torch.nn.ModuleDict):       # GCT: the gate before conv1, on the block's input
+            def on_input(module, args, out, i=i):
+                gates[i].append(module.attention(args[0]).mean((2, 3)))
+            handles.append(attn["conv1"].register_forward_hook(on_input))
+            continue
+
         def pre(module, args, i=i):
             states[i] = args[1] if len(args) > 1 else None          # DIA's (h, c) entering the block
 

@@ -7,7 +7,8 @@ r"""Train the small ResNet with each attention module on the photo-patch task, r
                                                        # the grid: 12 configs x 3 seeds, ~23 min
     python -m chattn.train --summary chattn/weights    # mean ± std of test accuracy per module
 
-A run: :func:`chattn.models.small_resnet` (``attn``), AdamW with warm-up and cosine decay,
+A run: :func:`chattn.models.small_resnet` (``attn``), AdamW with warm-up and cosine decay
+(weight decay on every parameter except those the official recipes exempt, :func:`param_groups`),
 cross-entropy on augmented train patches (:func:`chattn.data.augment`), then the accuracy of the
 model in eval mode on the un-augmented train patches and on the test patches (a disjoint region of
 every photo). Each run writes ``small_resnet_{attn}_seed{seed}.safetensors`` (the state_dict with
@@ -93,6 +94,42 @@ def lr_factor(step: int, steps: int, warmup: float = 0.2) -> float:
     return 0.5 * (1 + math.cos(math.pi * (step - w) / max(1, steps - w)))
 
 
+def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
+    r"""AdamW parameter groups following the official training recipes: every parameter is decayed
+    (:math:`\theta \leftarrow \theta - \eta\lambda\theta` each step) except
+
+    - every parameter of an :class:`~chattn.SRM` (``cfc`` and its BatchNorm's weight and bias): the
+      official SRM code gives them their own group with ``weight_decay=0``;
+    - GCT's :math:`\beta` (the official GCT training exempts parameters named ``beta``), the bias
+      of its gate :math:`1 + \tanh(\gamma\hat s + \beta)`, which decay would pull toward 0.
+
+    For the other modules this is one group with every parameter, as before.
+
+    Returns: ``[{'params', 'names', 'weight_decay': weight_decay}, {'params', 'names',
+    'weight_decay': 0.0}]``, the second omitted when empty; ``names`` are ``named_parameters`` names.
+
+    Example::
+
+        >>> [(g["weight_decay"], g["names"][:2]) for g in param_groups(small_resnet("gct"), 5e-4)][1]
+        (0.0, ['stem_attn.beta', 'stages.0.blocks.0.attn.conv1.beta'])
+    """
+    from .modules.gct import GCT
+    from .modules.srm import SRM
+    exempt = set()
+    for prefix, module in model.named_modules():
+        dot = prefix + "." if prefix else ""
+        if isinstance(module, SRM):
+            exempt |= {dot + n for n, _ in module.named_parameters()}
+        elif isinstance(module, GCT):
+            exempt.add(dot + "beta")
+    groups = [dict(params=[], names=[], weight_decay=weight_decay), dict(params=[], names=[], weight_decay=0.0)]
+    for name, p in model.named_parameters():
+        g = groups[name in exempt]
+        g["params"].append(p)
+        g["names"].append(name)
+    return [g for g in groups if g["params"]]
+
+
 def train_run(attn: str = "none", seed: int = 0, epochs: int = DEFAULTS["epochs"],
               per_class: int = DEFAULTS["per_class"], test_per_class: int = DEFAULTS["test_per_class"],
               batch_size: int = DEFAULTS["batch_size"], lr: float = DEFAULTS["lr"],
@@ -101,7 +138,7 @@ def train_run(attn: str = "none", seed: int = 0, epochs: int = DEFAULTS["epochs"
     r"""Train one model; return ``(model, record)`` (the record without file names).
 
     Loss: :math:`\frac1B\sum_i -\log \mathrm{softmax}(f(\mathrm{aug}(x_i)))_{y_i}`, AdamW
-    (weight decay on every parameter), learning rate ``lr ·`` :func:`lr_factor`.
+    (weight decay on every parameter but SRM's and GCT's :math:`\beta`, :func:`param_groups`), learning rate ``lr ·`` :func:`lr_factor`.
 
     Example::
 
@@ -121,7 +158,8 @@ def train_run(attn: str = "none", seed: int = 0, epochs: int = DEFAULTS["epochs"
     x = x.contiguous(memory_format=torch.channels_last)
     g = torch.Generator().manual_seed(seed)
     steps = epochs * math.ceil(len(x) / batch_size)
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    groups = param_groups(model, weight_decay)
+    opt = torch.optim.AdamW(groups, lr=lr, weight_decay=weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda t: lr_factor(t, steps))
     bar = _progress(steps, f"{attn} seed {seed}", progress)
     start = time.perf_counter()
@@ -152,6 +190,7 @@ def train_run(attn: str = "none", seed: int = 0, epochs: int = DEFAULTS["epochs"
         params=sum(p.numel() for p in model.parameters()), seconds=round(seconds, 2),
         model=model.config(), patch=patch, per_class=per_class, test_per_class=test_per_class, data_seed=0,
         batch_size=batch_size, lr=lr, weight_decay=weight_decay, optimizer="AdamW, warm-up + cosine",
+        no_weight_decay=[n for g in groups if g["weight_decay"] == 0 for n in g["names"]],
         threads=torch.get_num_threads(), torch=torch.__version__, python=platform.python_version(),
         chattn=__version__, date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
     return model, record

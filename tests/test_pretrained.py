@@ -152,6 +152,19 @@ def test_gate_statistics_for_other_gates(attn, test_patches):
     assert lo <= means.min() and means.max() <= hi
 
 
+def test_gate_statistics_of_gct_are_the_gates_before_conv1(test_patches):
+    # GCT gates the input of every convolution; a block's gate is the one on its input (before conv1)
+    x, y = test_patches
+    net = pretrained.load("gct")
+    stats = pretrained.gate_statistics(net, x, y)
+    assert [b.class_means.shape[1] for b in stats.blocks] == [32, 32, 32, 64, 64, 128]   # input widths
+    with torch.no_grad():
+        h, _ = net.stages[0].blocks[0](net.stem(net.stem_attn(x)))        # the input of block (1, 1)
+        g = net.stages[0].blocks[1].attn["conv1"].attention(h)[:, :, 0, 0]
+    assert torch.allclose(stats.blocks[1].class_means, torch.stack([g[y == k].mean(0) for k in range(8)]), atol=1e-6)
+    assert stats.blocks[1].specificity == pytest.approx(pretrained.class_specificity(g, y), abs=1e-6)
+
+
 def test_gate_statistics_rejects_bad_input(test_patches):
     x, y = test_patches
     with pytest.raises(ValueError, match="attention"):

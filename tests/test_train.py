@@ -41,6 +41,9 @@ def test_every_module_trains_in_the_small_resnet(attn):
     assert [(r.stage, r.block.index) for r in refs] == [(1, 0), (1, 1), (2, 0), (2, 1), (3, 0), (3, 1)]
     if attn is None:
         assert all(r.attn is None for r in refs)
+    elif attn == "gct":                                     # a ModuleDict of gates, one per conv
+        assert all(g.registry_name == "gct" for r in refs for g in r.attn.values())
+        assert all(p.grad is not None for r in refs for p in r.attn.parameters())
     else:
         assert all(r.attn.registry_name == attn for r in refs)
         # each module gets a gradient: it is in the forward path
@@ -60,6 +63,74 @@ def test_attention_sees_the_bn3_output_and_gates_before_the_residual_add():
     assert torch.allclose(x3, bn3) and state is None
     assert torch.allclose(y, torch.relu(block.attn.attention(bn3) * bn3 + block.shortcut(x)))
     assert y.shape == (2, 64, 16, 16)
+
+
+def test_gct_gates_the_input_of_every_convolution():
+    torch.manual_seed(0)
+    net = small_resnet("gct").eval()
+    for p in net.parameters():                             # make every gate differ from the identity
+        if p.dim() == 4 and p.shape[2:] == (1, 1) and p.shape[0] == 1:
+            torch.nn.init.normal_(p)
+    convs = [m for m in net.modules() if isinstance(m, torch.nn.Conv2d)]
+    gates = [m for m in net.modules() if type(m).__name__ == "GCT"]
+    assert len(gates) == len(convs) == 1 + 6 * 3 + 2      # stem, 3 per block, 2 projection shortcuts
+    assert net.stem_attn.channels == 3
+    refs = net.blocks()
+    assert [sorted(r.attn) for r in refs[1:3]] == [["conv1", "conv2", "conv3"], ["conv1", "conv2", "conv3", "shortcut"]]
+    block = refs[2].block                                  # stage 2, first block: has a projection
+    g = block.attn
+    x = torch.randn(2, 32, 32, 32)
+    h = torch.relu(block.bn1(block.conv1(g["conv1"](x))))
+    h = torch.relu(block.bn2(block.conv2(g["conv2"](h))))
+    h = block.bn3(block.conv3(g["conv3"](h)))              # no gate after bn3
+    y, _ = block(x)
+    assert torch.allclose(y, torch.relu(h + block.shortcut(g["shortcut"](x))), atol=1e-6)
+    assert not torch.allclose(y, torch.relu(h + block.shortcut(x)), atol=1e-3)
+    img = torch.randn(2, 3, 32, 32)
+    seen = []
+    net.stem_attn.register_forward_hook(lambda m, a, o: seen.append(a[0]))
+    net(img)
+    assert torch.equal(seen[0], img)
+
+
+def test_param_groups_exempt_srm_and_gct_beta_from_weight_decay():
+    for attn in (None, "se", "eca", "dia"):                # one decayed group holding everything
+        net = small_resnet(attn)
+        groups = train.param_groups(net, 5e-4)
+        assert len(groups) == 1 and groups[0]["weight_decay"] == 5e-4
+        assert groups[0]["names"] == [n for n, _ in net.named_parameters()]
+    net = small_resnet("srm")
+    decay, free = train.param_groups(net, 5e-4)
+    assert (decay["weight_decay"], free["weight_decay"]) == (5e-4, 0.0)
+    srm = {f"stages.{s}.blocks.{b}.attn.{p}" for s in range(3) for b in range(2) for p in ("cfc", "bn.weight", "bn.bias")}
+    assert set(free["names"]) == srm and not srm & set(decay["names"])
+    assert any(n.endswith("bn3.weight") for n in decay["names"])          # the network's own BNs decay
+    net = small_resnet("gct")
+    decay, free = train.param_groups(net, 1e-2)
+    assert all(n.endswith(".beta") for n in free["names"]) and len(free["names"]) == 1 + 6 * 3 + 2
+    assert "stem_attn.beta" in free["names"] and "stem_attn.gamma" in decay["names"]
+    assert any(n.endswith(".alpha") for n in decay["names"]) and not any(n.endswith(".beta") for n in decay["names"])
+    for groups in (train.param_groups(net, 1e-2),):        # the groups partition the parameters
+        ids = [id(p) for g in groups for p in g["params"]]
+        assert sorted(ids) == sorted(id(p) for p in net.parameters())
+        assert all(p is dict(net.named_parameters())[n] for g in groups for n, p in zip(g["names"], g["params"]))
+
+
+def test_the_groups_decay_what_they_say_and_training_uses_them():
+    net = small_resnet("gct")
+    with torch.no_grad():
+        for p in net.parameters():
+            p.fill_(1.0)
+    opt = torch.optim.AdamW(train.param_groups(net, 0.5), lr=0.1)
+    for p in net.parameters():
+        p.grad = torch.zeros_like(p)                       # zero gradients: only the decay moves a weight
+    opt.step()
+    for n, p in net.named_parameters():
+        assert torch.allclose(p, torch.full_like(p, 1.0 if n.endswith(".beta") else 1 - 0.1 * 0.5)), n
+    _, rec = train.train_run("srm", progress=False, **TINY)
+    assert rec["no_weight_decay"] == train.param_groups(small_resnet("srm"), 1.0)[1]["names"]
+    _, rec = train.train_run("eca", progress=False, **TINY)
+    assert rec["no_weight_decay"] == []
 
 
 def test_dia_is_one_module_per_stage_and_carries_its_state():

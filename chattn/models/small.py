@@ -22,8 +22,11 @@ Per module:
 - ``dia``: one :class:`~chattn.DIA` per stage, shared by its blocks; the LSTM state flows from
   block to block and restarts at zero in each stage (DIANet). Every block's ``attn`` attribute
   points to that shared module, which is registered once, as ``stages[i].dia``.
-- ``gct``: GCT's paper puts a GCT before every convolution; here it sits at the same place as the
-  others (one per block), so that the comparison changes one thing only.
+- ``gct``: as in GCT's paper (and :mod:`chattn.models.resnet`), a GCT before every convolution,
+  gating that convolution's input: the stem's (``model.stem_attn``, on the 3 input channels) and,
+  in each block, ``conv1``, ``conv2``, ``conv3`` and the shortcut's projection. The block's
+  ``attn`` is then an ``nn.ModuleDict`` of those gates keyed ``'conv1'``, ``'conv2'``, ``'conv3'``
+  (and ``'shortcut'`` where the shortcut has a convolution); nothing is applied after ``bn3``.
 - ``enc``: the Context Encoding Module returns ``relu(X + X·γ)``; the SE-loss head is not built
   (``num_classes`` belongs to the network), so the module returns the map only.
 - ``fca``: ``dct_h = dct_w =`` the stage's map size (32, 16, 8 for 32x32 input).
@@ -66,7 +69,9 @@ def small_options(attn: str, channels: int, size: int) -> dict:
 
 
 class Bottleneck(nn.Module):
-    """1x1 -> 3x3 (stride) -> 1x1 bottleneck with the attention after ``bn3``, before the add.
+    """1x1 -> 3x3 (stride) -> 1x1 bottleneck with the attention after ``bn3``, before the add; or,
+    when ``attn`` is an ``nn.ModuleDict`` (GCT), its gates on the inputs of the convolutions they
+    are keyed by (``conv1``, ``conv2``, ``conv3``, ``shortcut``).
 
     ``forward(x, state=None) -> (y, state)``: ``state`` is DIA's LSTM state, passed along a stage
     (``None`` for every other module).
@@ -91,16 +96,21 @@ class Bottleneck(nn.Module):
         else:
             self.attn = attn
         self.shared = shared
+        self.before_conv = isinstance(attn, nn.ModuleDict)
+
+    def _gate(self, conv: str, x: torch.Tensor) -> torch.Tensor:
+        return self.attn[conv](x) if self.before_conv else x     # GCT before the convolution ``conv``
 
     def forward(self, x: torch.Tensor, state=None):
-        out = F.relu(self.bn1(self.conv1(x)))              # (B, C/4, H, W)
-        out = F.relu(self.bn2(self.conv2(out)))            # (B, C/4, H/s, W/s)
-        out = self.bn3(self.conv3(out))                    # (B, C, H/s, W/s)
+        out = F.relu(self.bn1(self.conv1(self._gate("conv1", x))))     # (B, C/4, H, W)
+        out = F.relu(self.bn2(self.conv2(self._gate("conv2", out))))   # (B, C/4, H/s, W/s)
+        out = self.bn3(self.conv3(self._gate("conv3", out)))           # (B, C, H/s, W/s)
         if self.shared:
             out, state = self.attn(out, state)             # DIA step: gate and new (h, c)
-        elif self.attn is not None:
+        elif self.attn is not None and not self.before_conv:
             out = self.attn(out)                           # Y = s · X
-        return F.relu(out + self.shortcut(x)), state
+        short = self.shortcut(self._gate("shortcut", x) if isinstance(self.shortcut, nn.Sequential) else x)
+        return F.relu(out + short), state
 
 
 class Stage(nn.Module):
@@ -151,6 +161,7 @@ class SmallResNet(nn.Module):
         if attn is None and options:
             raise ValueError(f"options {sorted(options)} given without an attention module (attn=None)")
 
+        self.stem_attn = create(attn, 3, **options) if attn == "gct" else None     # GCT before the stem conv
         self.stem = nn.Sequential(nn.Conv2d(3, width, 3, 1, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True))
         stages, in_ch, size = [], width, input_size
         for s, (out_ch, stride) in enumerate(zip((width, 2 * width, 4 * width), (1, 2, 2)), start=1):
@@ -159,7 +170,15 @@ class SmallResNet(nn.Module):
             dia = make() if attn == "dia" else None
             blocks = []
             for i in range(depth):
-                blocks.append(Bottleneck(in_ch, out_ch, stride if i == 0 else 1, dia if dia is not None else make(),
+                if attn == "gct":       # one gate per convolution, sized by that convolution's input
+                    mid = out_ch // 4
+                    widths = {"conv1": in_ch, "conv2": mid, "conv3": mid}
+                    if i == 0 and (stride != 1 or in_ch != out_ch):
+                        widths["shortcut"] = in_ch
+                    block_attn = nn.ModuleDict({k: create(attn, c, **options) for k, c in widths.items()})
+                else:
+                    block_attn = dia if dia is not None else make()
+                blocks.append(Bottleneck(in_ch, out_ch, stride if i == 0 else 1, block_attn,
                                          stage=s, index=i, shared=dia is not None))
                 in_ch = out_ch
             stages.append(Stage(blocks, dia))
@@ -174,7 +193,9 @@ class SmallResNet(nn.Module):
     def blocks(self) -> list[BlockRef]:
         """Every block in forward order as ``(stage, block, attn)``; hook ``attn`` to see what it
         gates (its input is the block's ``bn3`` output). For DIA every block of a stage lists the
-        same module, called once per block.
+        same module, called once per block. For GCT ``attn`` is the block's ``nn.ModuleDict`` of
+        gates (a ``ModuleDict`` is never called itself: hook its entries, e.g. ``attn['conv1']``,
+        whose input is the block's input); the stem's gate is ``model.stem_attn``.
 
         Example::
 
@@ -186,7 +207,7 @@ class SmallResNet(nn.Module):
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """The last stage's map: ``(B, 3, S, S) -> (B, 4w, S/4, S/4)``."""
         _validate.feature_map(x, 3)
-        x = self.stem(x)
+        x = self.stem(x if self.stem_attn is None else self.stem_attn(x))
         for stage in self.stages:
             x = stage(x)
         return x
