@@ -30,9 +30,10 @@ import io
 import itertools
 import json
 import os
+import re
 from typing import Any, Callable, Sequence
 
-__all__ = ["slider", "set_mode", "mode", "StaticSlider"]
+__all__ = ["slider", "set_mode", "mode", "StaticSlider", "check_figure_text"]
 
 _MODES = ("live", "static")
 _forced: str | None = None
@@ -90,6 +91,25 @@ def _check(draw: Callable, params: dict[str, Any]) -> dict[str, list]:
     return checked
 
 
+# A number that is not one, as matplotlib and numpy print it: nan, inf, -inf, +inf, ∞.
+_NOT_FINITE = re.compile(r"(?<![A-Za-z])(nan|[-+\u2212]?inf(inity)?|\u221e)(?![A-Za-z])", re.IGNORECASE)
+
+
+def check_figure_text(fig) -> None:
+    """Raise ``ValueError`` if any text of ``fig`` (title, labels, ticks, legend) shows nan or inf.
+
+    The figure is drawn first, so that tick labels exist. A figure that prints ``nan`` is a bug
+    in what it plots, never something to show a reader.
+    """
+    from matplotlib.text import Text
+
+    fig.canvas.draw()
+    bad = sorted({t.get_text() for t in fig.findobj(Text)
+                  if t.get_visible() and _NOT_FINITE.search(t.get_text())})
+    if bad:
+        raise ValueError(f"the figure shows a value that is not finite: {bad}")
+
+
 def _render(draw: Callable, values: dict[str, Any]) -> bytes:
     """Call ``draw(**values)``, return its figure as PNG bytes and close the figure."""
     from matplotlib.figure import Figure
@@ -100,6 +120,7 @@ def _render(draw: Callable, values: dict[str, Any]) -> bytes:
         raise TypeError(f"draw must return a matplotlib Figure, got {type(fig).__name__}")
     buf = io.BytesIO()
     try:
+        check_figure_text(fig)
         fig.savefig(buf, format="png", bbox_inches="tight")
     finally:
         plt.close(fig)

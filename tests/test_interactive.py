@@ -142,6 +142,36 @@ def test_draw_errors_propagate():
             slider(broken, r=[1, 2])
 
 
+@pytest.mark.parametrize("m", ["static", "live"])
+@pytest.mark.parametrize("where", ["title", "xlabel", "ticks", "text"])
+def test_a_figure_that_shows_nan_or_inf_is_refused(m, where):
+    import numpy as np
+
+    def draw(r):
+        fig, ax = plt.subplots(figsize=(2, 1.5), dpi=50)
+        value = float("nan") if r == 2 else 1.0
+        if where == "title":
+            ax.set_title(f"sd {value:.2f}")
+        elif where == "xlabel":
+            ax.set_xlabel(f"log energy {-np.inf if r == 2 else 0.0}")
+        elif where == "ticks":
+            ax.set_xticks([0, 1], ["ok", f"{-np.inf if r == 2 else 0}"])
+        else:
+            fig.text(0.1, 0.1, f"gate {value}")
+        return fig
+
+    interactive.set_mode(m)
+    with pytest.raises(ValueError, match="not finite"):
+        slider(draw, r=[2, 1])
+
+
+@pytest.mark.parametrize("text", ["Infant", "nano", "info", "banana split", "1e-05", "finance"])
+def test_words_that_contain_nan_or_inf_are_not_flagged(text):
+    fig, ax = plt.subplots(figsize=(2, 1.5), dpi=50)
+    ax.set_title(text)
+    interactive.check_figure_text(fig)
+
+
 def test_draw_must_return_a_figure():
     interactive.set_mode("static")
     with pytest.raises(TypeError, match="Figure"):

@@ -28,7 +28,11 @@ try:
     import chattn
 except ImportError:
     %pip install -q "chattn[book] @ git+{REPO_URL}"
-    import chattn'''
+    try:
+        import chattn
+    except ImportError as error:
+        raise ImportError("Installing chattn from {REPO_URL} failed: the pip output above "
+                          "says why (no network, or a wrong repository URL).") from error'''
 
 # <link rel=...> values that make the browser fetch the href.
 FETCHING_RELS = {"stylesheet", "preload", "modulepreload", "prefetch", "preconnect", "dns-prefetch",
@@ -120,10 +124,12 @@ def test_toc_lists_every_chapter_and_they_exist():
 @pytest.mark.parametrize("nb", toc_notebooks(), ids=lambda p: p.name)
 def test_first_cell_installs_chattn_from_the_config_repository(nb):
     cells = json.loads(nb.read_text(encoding="utf-8"))["cells"]
-    first = cells[0]
-    assert first["cell_type"] == "code"
+    assert cells[0]["cell_type"] == "markdown" and "".join(cells[0]["source"]).startswith("# "), \
+        f"{nb.name}: the page title comes first"
+    first = next(c for c in cells if c["cell_type"] == "code")
     assert "".join(first["source"]).rstrip() == INSTALL_CELL, \
-        f"{nb.name}: first cell must be exactly the install cell with {REPO_URL}"
+        f"{nb.name}: the first code cell must be exactly the install cell with {REPO_URL}"
+    assert "hide-input" in first["metadata"].get("tags", []), f"{nb.name}: fold the install cell"
 
 
 @pytest.mark.parametrize("nb", toc_notebooks(), ids=lambda p: p.name)
