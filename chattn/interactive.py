@@ -8,7 +8,10 @@ keyword arguments, each a list of values (the first is the initial one):
   combination of values is drawn once, up front, to a PNG, and the figures are emitted as one
   self-contained HTML block (``<input type="range">``, a value label, the ``<img>`` frames and an
   inline ``oninput`` handler; no require.js, nothing fetched from a CDN), so the slider still
-  moves on a page served without a kernel.
+  moves on a page served without a kernel. Only the first frame has a ``src``; the others keep
+  their image in ``data-src`` until the slider first moves, when the handler gives every frame of
+  that slider its ``src``. A page builder may replace the ``data:`` URIs by files (the book's
+  Sphinx extension does): the page then fetches one frame per slider on its first load.
 
 :func:`set_mode` forces either mode (tests, or to preview the static block in a notebook).
 
@@ -41,11 +44,13 @@ _MAX_PARAMS = 2
 
 # One handler, copied onto each range input: find the block, turn the slider positions into a
 # frame index (row-major over the parameters), show that frame and update the value labels.
+# Frames not fetched yet take their src from data-src (the first move fetches that slider's frames).
 _ONINPUT = (
     "var b=this.closest('.chattn-slider'),r=b.querySelectorAll('input[type=range]'),i=0;"
     "r.forEach(function(e){i=i*(+e.max+1)+(+e.value);"
     "e.parentNode.querySelector('output').textContent=JSON.parse(e.dataset.labels)[+e.value];});"
     "b.querySelectorAll('img.chattn-frame').forEach(function(m){"
+    "if(!m.getAttribute('src')&&m.dataset.src)m.src=m.dataset.src;"
     "m.style.display=(+m.dataset.frame===i)?'':'none';});"
 )
 
@@ -110,6 +115,13 @@ def check_figure_text(fig) -> None:
         raise ValueError(f"the figure shows a value that is not finite: {bad}")
 
 
+def png_size(png: bytes) -> tuple[int, int]:
+    """``(width, height)`` in pixels of PNG bytes, read from the IHDR chunk."""
+    if png[:8] != b"\x89PNG\r\n\x1a\n" or png[12:16] != b"IHDR":
+        raise ValueError("png is not PNG data")
+    return int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
+
+
 def _render(draw: Callable, values: dict[str, Any]) -> bytes:
     """Call ``draw(**values)``, return its figure as PNG bytes and close the figure."""
     from matplotlib.figure import Figure
@@ -158,10 +170,14 @@ class StaticSlider:
         combos = itertools.product(*self.params.values())
         for i, (png, combo) in enumerate(zip(self.frames, combos)):
             alt = ", ".join(f"{k}={v}" for k, v in zip(self.params, combo))
-            data = base64.b64encode(png).decode("ascii")
-            hidden = "" if i == 0 else ' style="display:none"'
-            imgs.append(f'<img class="chattn-frame" data-frame="{i}" alt="{esc(alt)}"{hidden} '
-                        f'src="data:image/png;base64,{data}">')
+            uri = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+            width, height = png_size(png)
+            # The first frame shows at once; the others wait in data-src (see _ONINPUT).
+            # width/height keep the place of a frame that is still loading; CSS scales it down.
+            style = "max-width:100%;height:auto" + ("" if i == 0 else ";display:none")
+            where = f'src="{uri}"' if i == 0 else f'data-src="{uri}"'
+            imgs.append(f'<img class="chattn-frame" data-frame="{i}" alt="{esc(alt)}" '
+                        f'width="{width}" height="{height}" style="{style}" {where}>')
         return ('<div class="chattn-slider">' + "".join(rows)
                 + '<div class="chattn-frames">' + "".join(imgs) + "</div></div>")
 

@@ -8,6 +8,7 @@ against the site served from 127.0.0.1 on a free port. The chapter page is a par
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import threading
@@ -37,16 +38,25 @@ class QuietHandler(SimpleHTTPRequestHandler):
         pass
 
 
-@pytest.fixture(scope="module")
-def base_url():
-    """Serve the site on 127.0.0.1, on a port the OS picks."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(QuietHandler, directory=str(SITE)))
+@contextlib.contextmanager
+def serve_site(handler=None):
+    """Serve the site on 127.0.0.1, on a port the OS picks; yield its base URL."""
+    handler = handler or QuietHandler
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(handler, directory=str(SITE)))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=5)
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+@pytest.fixture(scope="module")
+def base_url():
+    with serve_site() as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -106,8 +116,11 @@ def test_math_is_typeset_and_images_load(page, base_url, name):
             containers: document.querySelectorAll('mjx-container').length,
             raw: document.querySelector('article').innerText.includes('$$'),
             images: document.images.length,
-            broken: Array.from(document.images).filter(i => !i.complete || i.naturalWidth === 0)
-                         .map(i => i.src.slice(0, 80)),
+            // Slider frames past the first wait in data-src until the slider moves
+            // (tests/test_page_weight.py moves every slider and checks each frame).
+            waiting: Array.from(document.images).filter(i => !i.getAttribute('src') && i.dataset.src).length,
+            broken: Array.from(document.images).filter(i => i.getAttribute('src') || !i.dataset.src)
+                         .filter(i => !i.complete || i.naturalWidth === 0).map(i => i.src.slice(0, 80)),
         };
     }""")
     shot(page, name.replace("/", "_"), full_page=True)
@@ -138,6 +151,10 @@ def test_slider_changes_the_figure(page, base_url):
     shown = block.evaluate(visible)
     assert len(shown) == 1 and shown != ["0"]
     assert label.inner_text() != first_label
+    # The first move fetched this slider's frames; the one shown loads.
+    page.wait_for_function("b => Array.from(b.querySelectorAll('img.chattn-frame'))"
+                           ".every(i => i.getAttribute('src') && i.complete && i.naturalWidth > 0)",
+                           arg=block.element_handle())
 
     # The move the brief names: set the value and dispatch an input event.
     rng.evaluate("(e, v) => { e.value = v; e.dispatchEvent(new Event('input', {bubbles: true})); }", str(n - 1))

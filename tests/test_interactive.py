@@ -78,12 +78,19 @@ def test_static_one_frame_per_value_and_range_input():
     imgs = page.of("img")
     assert len(imgs) == 4 == len(out.frames)
     assert [c["reduction"] for c in calls] == [2, 4, 8, 16]
-    pngs = [base64.b64decode(a["src"].removeprefix("data:image/png;base64,")) for a in imgs]
+    # Only the first frame is an image at once; the others wait in data-src for the first move.
+    assert "src" in imgs[0] and "data-src" not in imgs[0]
+    assert all("src" not in a and "data-src" in a for a in imgs[1:])
+    uris = [imgs[0]["src"]] + [a["data-src"] for a in imgs[1:]]
+    pngs = [base64.b64decode(u.removeprefix("data:image/png;base64,")) for u in uris]
     assert all(p.startswith(PNG_MAGIC) for p in pngs)
     assert pngs == out.frames
     assert len(set(pngs)) == 4                        # each value draws a different figure
     assert [a["data-frame"] for a in imgs] == ["0", "1", "2", "3"]
-    assert "style" not in imgs[0] and all(a["style"] == "display:none" for a in imgs[1:])
+    assert "display:none" not in imgs[0]["style"] and all("display:none" in a["style"] for a in imgs[1:])
+    # Each frame keeps its place while it loads: its size in pixels, scaled down by CSS.
+    assert [(int(a["width"]), int(a["height"])) for a in imgs] == [interactive.png_size(p) for p in pngs]
+    assert all("max-width:100%" in a["style"] for a in imgs)
     assert not plt.get_fignums()                      # every figure was closed
 
 
@@ -193,6 +200,17 @@ def test_bad_arguments(m, args, kwargs, error, match):
     draw = args[0] if args else recording_draw([])
     with pytest.raises(error, match=match):
         slider(draw, **kwargs)
+
+
+def test_png_size_reads_the_header_and_refuses_other_data():
+    import io
+
+    fig, _ = plt.subplots(figsize=(2, 1), dpi=50)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    assert interactive.png_size(buf.getvalue()) == (100, 50)
+    with pytest.raises(ValueError, match="png"):
+        interactive.png_size(b"GIF89a" + bytes(30))
 
 
 def test_set_mode_rejects_unknown():

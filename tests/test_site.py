@@ -191,12 +191,42 @@ def test_local_resources_exist():
 
 
 def test_math_is_typeset_by_the_local_mathjax():
+    """MathJax's loader from the site, told to load TeX input and CommonHTML output, and only
+    those components are on the site (not the whole distribution, not the combined bundles)."""
     site_pages()
-    assert (SITE / "_static" / "mathjax" / "tex-chtml.js").stat().st_size > 100_000
-    intro = parse(SITE / "book" / "intro.html")
-    scripts = [url for tag, _, url in intro.fetched if tag == "script"]
-    assert any(urlparse(u).path.endswith("_static/mathjax/tex-chtml.js") for u in scripts), scripts
+    mathjax = SITE / "_static" / "mathjax"
+    for component in ("startup.js", "core.js", "input/tex.js", "output/chtml.js"):
+        assert (mathjax / component).stat().st_size > 10_000, component
+    assert not list(mathjax.glob("tex-*.js")) and not (mathjax / "sre").exists()
+    intro = (SITE / "book" / "intro.html").read_text(encoding="utf-8")
+    scripts = [url for tag, _, url in parse(SITE / "book" / "intro.html").fetched if tag == "script"]
+    assert any(urlparse(u).path.endswith("_static/mathjax/startup.js") for u in scripts), scripts
+    assert '"input/tex"' in intro and '"output/chtml"' in intro
     assert not any("require" in u for u in scripts)
+
+
+def test_static_holds_only_what_pages_use():
+    """No source maps, no theme translations, no icon script: the site is what its pages load."""
+    site_pages()
+    static = SITE / "_static"
+    assert not list(static.rglob("*.map")) and not (static / "locales").exists()
+    assert not (static / "scripts" / "fontawesome.js").exists()
+    assert not any("fontawesome.js" in p.read_text(encoding="utf-8") for p in html_pages())
+    size = sum(p.stat().st_size for p in static.rglob("*") if p.is_file())
+    assert size < 5_000_000, f"_static is {size / 1e6:.1f} MB"
+
+
+def test_slider_frames_are_files():
+    """Static sliders on the site refer to frame files; no frame is inlined as a data: URI."""
+    pages = [p for p in site_pages() if "chattn-frame" in p.read_text(encoding="utf-8")]
+    assert pages, "no slider on the site"
+    for page in pages:
+        text = page.read_text(encoding="utf-8")
+        assert "data:image/png" not in text, f"{page.name} inlines an image"
+        frames = re.findall(r'class="chattn-frame"[^>]*?\s(src|data-src)="([^"]+)"', text)
+        assert frames and all(not u.startswith("data:") for _, u in frames)
+        for _, url in frames:
+            assert (page.parent / url).is_file(), f"{page.name}: {url} is missing"
 
 
 def test_every_notebook_page_has_its_colab_button():

@@ -1,6 +1,9 @@
-"""The book's own Sphinx extension: static sliders, and two fixes to the build.
+"""The book's own Sphinx extension: static sliders, light pages, and two fixes to the build.
 
-0. Set ``CHATTN_STATIC=1`` (unless set) so that the executed notebooks emit static sliders.
+0. Set ``CHATTN_STATIC=1`` (unless set) so that the executed notebooks emit static sliders, and
+   ``MATPLOTLIBRC`` to ``book/_ext/matplotlibrc`` (figures sized for the page's width); load
+   ``page_weight`` beside this file (slider frames as files, small images, no icon script, only
+   the MathJax components and static files the pages use; see its docstring).
 
 1. Resolve references to chattn's top-level names (``chattn.create``, ``chattn.SE``...). The API
    page documents every object where it is defined (``chattn.registry.create``,
@@ -61,6 +64,8 @@ def setup(app):
     # Notebooks executed by this build draw sliders as static frames (chattn.interactive), even
     # when the build is started without scripts/book.sh; CHATTN_STATIC=0 keeps live widgets.
     os.environ.setdefault("CHATTN_STATIC", "1")
+    os.environ.setdefault("MATPLOTLIBRC", os.path.join(os.path.dirname(__file__), "matplotlibrc"))
+    app.setup_extension("page_weight")
     app.connect("missing-reference", resolve)
     app.connect("html-page-context", drop_thebe)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -1,0 +1,302 @@
+"""What a reader downloads: every page's first load in Chromium, served with gzip as a static host would.
+
+The built site (``_build/html`` or ``$CHATTN_SITE``) is served from 127.0.0.1 on a free port by a
+small threaded server that gzips text types (HTML, CSS, JavaScript, JSON, SVG) when the request
+accepts it, as GitHub Pages, Netlify or ``nginx gzip on`` do. Each page is opened in a fresh
+browser context (an empty cache); Chromium's DevTools protocol reports every response's bytes,
+decoded (``Network.dataReceived``) and as transferred (``Network.loadingFinished``, headers
+included). The first load is everything fetched until the page is typeset and the network is idle.
+
+Limits (issue 13): every chapter page <= 1.0 MB transferred and <= 2.5 MB decoded; the front page
+<= 0.7 MB transferred. A second check moves every slider of the site through all its positions:
+each frame loads (``naturalWidth > 0``) and only that slider's frames are fetched.
+
+``python tests/test_page_weight.py`` prints the table for every page.
+"""
+from __future__ import annotations
+
+import gzip
+import os
+import re
+import sys
+import io
+import threading
+from http.server import SimpleHTTPRequestHandler
+from pathlib import Path
+from urllib.parse import urljoin, urlparse
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from test_browser import CHROMIUM, CHROMIUM_ARGS, SITE, serve_site  # noqa: E402  (skips/fails without a site)
+from test_browser import browser as chromium  # noqa: E402,F401  (the fixture)
+from test_site import html_pages, toc_files  # noqa: E402
+
+MB = 1_000_000
+CHAPTER_TRANSFERRED = 1.0 * MB
+CHAPTER_DECODED = 2.5 * MB
+FRONT_TRANSFERRED = 0.7 * MB
+FRONT = "book/intro"                       # index.html only redirects here
+GZIP_TYPES = ("text/", "application/javascript", "application/json", "image/svg+xml",
+              "application/xml", "application/x-javascript")
+
+
+class GzipHandler(SimpleHTTPRequestHandler):
+    """Static files; text types gzipped (level 6, as nginx and most hosts do) when accepted."""
+
+    extensions_map = {**SimpleHTTPRequestHandler.extensions_map, ".js": "application/javascript",
+                      ".mjs": "application/javascript", ".woff": "font/woff", ".woff2": "font/woff2",
+                      ".webp": "image/webp", ".svg": "image/svg+xml"}
+    _cache: dict[str, bytes] = {}
+    _lock = threading.Lock()
+
+    def log_message(self, *args):
+        pass
+
+    def send_head(self):
+        path = self.translate_path(self.path)
+        ctype = self.guess_type(path)
+        accepts = "gzip" in self.headers.get("Accept-Encoding", "")
+        if not (accepts and os.path.isfile(path) and ctype.startswith(GZIP_TYPES)):
+            return super().send_head()
+        with self._lock:
+            body = self._cache.get(path)
+            if body is None:
+                body = self._cache[path] = gzip.compress(Path(path).read_bytes(), compresslevel=6, mtime=0)
+        self.send_response(200)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Encoding", "gzip")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Vary", "Accept-Encoding")
+        self.end_headers()
+        return io.BytesIO(body)
+
+
+@pytest.fixture(scope="module")
+def gzip_url():
+    with serve_site(GzipHandler) as url:
+        yield url
+
+
+class Traffic:
+    """Every response a page receives, from Chromium's DevTools protocol: url -> (decoded, transferred)."""
+
+    def __init__(self, context, page):
+        self.urls, self.decoded, self.transferred, self.failed = {}, {}, {}, []
+        self.failed_ids: set[str] = set()
+        cdp = context.new_cdp_session(page)
+        cdp.on("Network.requestWillBeSent", lambda e: self.urls.__setitem__(e["requestId"], e["request"]["url"]))
+        cdp.on("Network.responseReceived", self._status)
+        cdp.on("Network.dataReceived", self._data)
+        cdp.on("Network.loadingFinished",
+               lambda e: self.transferred.__setitem__(e["requestId"], e["encodedDataLength"]))
+        cdp.on("Network.loadingFailed", self._failed)
+        cdp.send("Network.enable")
+        cdp.send("Network.setCacheDisabled", {"cacheDisabled": True})
+        self.cdp = cdp
+
+    def _status(self, e):
+        # Chromium asks for /favicon.ico on its own; the site has none, and no page names one.
+        r = e["response"]
+        if r["status"] >= 400 and not r["url"].endswith("/favicon.ico"):
+            self.failed.append(f'{r["status"]} {r["url"]}')
+
+    def _failed(self, e):
+        self.failed_ids.add(e["requestId"])
+        self.failed.append(self.urls.get(e["requestId"]))
+
+    def _data(self, e):
+        self.decoded[e["requestId"]] = self.decoded.get(e["requestId"], 0) + e["dataLength"]
+
+    def fetched(self) -> dict[str, tuple[int, int]]:
+        """url -> (decoded bytes, transferred bytes) of every finished http(s) or file response."""
+        out = {}
+        for rid, size in self.transferred.items():
+            url = self.urls.get(rid, "")
+            if urlparse(url).scheme in ("http", "https", "file"):
+                d, t = out.get(url, (0, 0))
+                out[url] = (d + self.decoded.get(rid, 0), t + size)
+        return out
+
+    def pending(self) -> list[str]:
+        done = set(self.transferred) | set(self.failed_ids)
+        return [u for rid, u in self.urls.items() if rid not in done and not u.startswith("data:")]
+
+    def reset(self):
+        for store in (self.urls, self.decoded, self.transferred, self.failed, self.failed_ids):
+            store.clear()
+
+
+def settle(page, traffic, quiet_ms=500, timeout_ms=30_000):
+    """Wait until the page is typeset (when it has MathJax) and no request has been open for 0.5 s."""
+    page.wait_for_load_state("load")
+    if page.evaluate("() => !!(window.MathJax && MathJax.startup && MathJax.startup.promise)"):
+        page.evaluate("MathJax.startup.promise")
+    quiet = waited = 0
+    while quiet < quiet_ms:
+        page.wait_for_timeout(100)
+        waited += 100
+        quiet = 0 if traffic.pending() else quiet + 100
+        if waited > timeout_ms:
+            raise TimeoutError(f"requests still open after {timeout_ms} ms: {traffic.pending()}")
+
+
+def first_load(browser, base_url: str, name: str) -> dict:
+    """Open ``name`` (e.g. ``book/06_eca.html``) with an empty cache: the bytes of its first load."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    try:
+        page = context.new_page()
+        page.set_default_timeout(60_000)
+        traffic = Traffic(context, page)
+        page.goto(f"{base_url}/{name}", wait_until="load")
+        refresh = re.search(r'http-equiv="Refresh" content="0; url=([^"]+)"', (SITE / name).read_text(encoding="utf-8"))
+        if refresh:                              # index.html: the redirect, then the page it opens
+            page.wait_for_url(urljoin(f"{base_url}/{name}", refresh.group(1)))
+        settle(page, traffic)
+        fetched = traffic.fetched()
+        return {"decoded": sum(d for d, _ in fetched.values()),
+                "transferred": sum(t for _, t in fetched.values()),
+                "requests": len(fetched), "fetched": fetched, "failed": traffic.failed,
+                "off_site": [u for u in fetched if urlparse(u).netloc != urlparse(base_url).netloc]}
+    finally:
+        context.close()
+
+
+def site_page_names() -> list[str]:
+    return [p.relative_to(SITE).as_posix() for p in html_pages()]
+
+
+def chapter_names() -> list[str]:
+    """Every page _toc.yml lists but the front page: the chapters and reference pages."""
+    return [f"{f}.html" for f in toc_files() if f != FRONT]
+
+
+def heaviest(fetched: dict, n=5) -> str:
+    top = sorted(fetched.items(), key=lambda kv: -kv[1][1])[:n]
+    return ", ".join(f"{urlparse(u).path.rsplit('/', 1)[-1]} {t / 1e3:.0f} kB" for u, (_, t) in top)
+
+
+@pytest.fixture(scope="module")
+def loads(chromium, gzip_url):
+    return {name: first_load(chromium, gzip_url, name) for name in site_page_names()}
+
+
+def test_every_toc_page_is_built(loads):
+    missing = [f for f in toc_files() if f"{f}.html" not in loads]
+    assert missing == []
+
+
+def test_front_page_first_load(loads):
+    r = loads[f"{FRONT}.html"]
+    assert r["failed"] == [] and r["off_site"] == [], r
+    assert r["transferred"] <= FRONT_TRANSFERRED, \
+        f"front page: {r['transferred'] / MB:.2f} MB transferred (heaviest: {heaviest(r['fetched'])})"
+
+
+@pytest.mark.parametrize("name", chapter_names())
+def test_chapter_first_load(loads, name):
+    r = loads[name]
+    assert r["failed"] == [] and r["off_site"] == [], r
+    assert r["transferred"] <= CHAPTER_TRANSFERRED, \
+        f"{name}: {r['transferred'] / MB:.2f} MB transferred (heaviest: {heaviest(r['fetched'])})"
+    assert r["decoded"] <= CHAPTER_DECODED, f"{name}: {r['decoded'] / MB:.2f} MB decoded"
+
+
+def test_every_other_page_first_load(loads):
+    """search, genindex, py-modindex... are pages too: none may be heavier than a chapter."""
+    others = {n: r for n, r in loads.items() if n[:-5] not in toc_files()}
+    heavy = {n: round(r["transferred"] / MB, 2) for n, r in others.items()
+             if r["transferred"] > CHAPTER_TRANSFERRED or r["decoded"] > CHAPTER_DECODED or r["failed"]}
+    assert heavy == {}
+
+
+# ---------------------------------------------------------------- sliders: every frame, on demand
+
+def frame_urls(page, block) -> list[str]:
+    """The absolute URL of every frame of one slider block (src, or data-src until it is fetched)."""
+    return block.evaluate("b => Array.from(b.querySelectorAll('img.chattn-frame'))"
+                          ".map(i => new URL(i.getAttribute('src') || i.dataset.src, document.baseURI).href)")
+
+
+def test_every_slider_frame_loads_on_demand(chromium, gzip_url):
+    pages = [n for n in site_page_names() if "chattn-slider" in (SITE / n).read_text(encoding="utf-8")]
+    assert pages, "no page of the site has a slider"
+    checked = 0
+    for name in pages:
+        context = chromium.new_context(viewport={"width": 1280, "height": 900})
+        page = context.new_page()
+        page.set_default_timeout(30_000)
+        traffic = Traffic(context, page)
+        page.goto(f"{gzip_url}/{name}", wait_until="load")
+        settle(page, traffic)
+        blocks = page.locator(".chattn-slider")
+        all_frames = [frame_urls(page, blocks.nth(i)) for i in range(blocks.count())]
+        first_load_images = {u for u in traffic.fetched() if any(u in f for f in all_frames)}
+        # Only each slider's first frame belongs to the first load.
+        assert first_load_images <= {f[0] for f in all_frames}, f"{name}: frames fetched before any move"
+        for b, frames in enumerate(all_frames):
+            block = blocks.nth(b)
+            block.scroll_into_view_if_needed()
+            settle(page, traffic)
+            traffic.reset()
+            ranges = block.locator("input[type=range]")
+            sizes = [int(ranges.nth(j).get_attribute("max")) + 1 for j in range(ranges.count())]
+            assert len(frames) == _product(sizes), f"{name} slider {b}: {len(frames)} frames for {sizes}"
+            for index in range(len(frames)):
+                position = _unravel(index, sizes)
+                for j, v in enumerate(position):
+                    ranges.nth(j).evaluate(
+                        "(e, v) => { e.value = v; e.dispatchEvent(new Event('input', {bubbles: true})); }", str(v))
+                shown = block.locator("img.chattn-frame:visible")
+                assert shown.count() == 1, f"{name} slider {b} position {position}: {shown.count()} frames shown"
+                assert int(shown.get_attribute("data-frame")) == index
+                page.wait_for_function("i => i.complete", arg=shown.element_handle())
+                width = shown.evaluate("i => i.naturalWidth")
+                assert width > 0, f"{name} slider {b}: frame {index} is a broken image"
+                labels = block.locator("output").all_inner_texts()
+                assert shown.get_attribute("alt") == ", ".join(
+                    f"{n}={v}" for n, v in zip(block.locator("code").all_inner_texts(), labels))
+                checked += 1
+            settle(page, traffic)
+            fetched = set(traffic.fetched())
+            assert fetched <= set(frames), \
+                f"{name} slider {b} fetched what is not its frame: {sorted(fetched - set(frames))[:5]}"
+            assert traffic.failed == [], traffic.failed
+        context.close()
+    assert checked > 0
+
+
+def _product(sizes):
+    n = 1
+    for s in sizes:
+        n *= s
+    return n
+
+
+def _unravel(index, sizes):
+    """Row-major position of frame ``index`` (the last slider varies fastest)."""
+    position = []
+    for s in reversed(sizes):
+        position.append(index % s)
+        index //= s
+    return position[::-1]
+
+
+def site_size(root: Path = SITE) -> int:
+    return sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
+
+
+if __name__ == "__main__":
+    from playwright.sync_api import sync_playwright
+
+    print(f"site {SITE}: {site_size() / MB:.1f} MB on disk, _static {site_size(SITE / '_static') / MB:.1f} MB")
+    print(f"{'page':32} {'decoded MB':>10} {'transferred MB':>14} {'requests':>8}")
+    with sync_playwright() as p, serve_site(GzipHandler) as url:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        for name in site_page_names():
+            r = first_load(b, url, name)
+            print(f"{name:32} {r['decoded'] / MB:10.2f} {r['transferred'] / MB:14.2f} {r['requests']:8d}"
+                  + (f"  FAILED {r['failed']}" if r["failed"] else ""))
+            if "-v" in sys.argv:
+                print("   ", heaviest(r["fetched"], 8))
+        b.close()
