@@ -141,13 +141,19 @@ def settle(page, traffic, quiet_ms=500, timeout_ms=30_000):
             raise TimeoutError(f"requests still open after {timeout_ms} ms: {traffic.pending()}")
 
 
-def first_load(browser, base_url: str, name: str) -> dict:
-    """Open ``name`` (e.g. ``book/06_eca.html``) with an empty cache: the bytes of its first load."""
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    try:
+def first_load(browser, base_url: str, name: str, page=None, traffic=None) -> dict:
+    """Open ``name`` (e.g. ``book/06_eca.html``) with an empty cache: the bytes of its first load.
+
+    ``page``/``traffic`` reuse one tab (its cache is off, so each load starts empty); else a
+    fresh context is opened and closed."""
+    context = None
+    if page is None:
+        context = browser.new_context(viewport={"width": 1280, "height": 900})
         page = context.new_page()
         page.set_default_timeout(60_000)
         traffic = Traffic(context, page)
+    try:
+        traffic.reset()
         page.goto(f"{base_url}/{name}", wait_until="load")
         refresh = re.search(r'http-equiv="Refresh" content="0; url=([^"]+)"', (SITE / name).read_text(encoding="utf-8"))
         if refresh:                              # index.html: the redirect, then the page it opens
@@ -156,10 +162,11 @@ def first_load(browser, base_url: str, name: str) -> dict:
         fetched = traffic.fetched()
         return {"decoded": sum(d for d, _ in fetched.values()),
                 "transferred": sum(t for _, t in fetched.values()),
-                "requests": len(fetched), "fetched": fetched, "failed": traffic.failed,
+                "requests": len(fetched), "fetched": fetched, "failed": list(traffic.failed),
                 "off_site": [u for u in fetched if urlparse(u).netloc != urlparse(base_url).netloc]}
     finally:
-        context.close()
+        if context is not None:
+            context.close()
 
 
 def site_page_names() -> list[str]:
@@ -178,7 +185,14 @@ def heaviest(fetched: dict, n=5) -> str:
 
 @pytest.fixture(scope="module")
 def loads(chromium, gzip_url):
-    return {name: first_load(chromium, gzip_url, name) for name in site_page_names()}
+    context = chromium.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    traffic = Traffic(context, page)
+    try:
+        return {name: first_load(chromium, gzip_url, name, page, traffic) for name in site_page_names()}
+    finally:
+        context.close()
 
 
 def test_every_toc_page_is_built(loads):
