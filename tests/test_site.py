@@ -158,6 +158,69 @@ def test_readme_five_lines_run():
     assert scope["logits"].shape[0] == 2
 
 
+# ---------------------------------------------------------------- the build's page_weight extension
+
+def page_weight():
+    sys.path.insert(0, str(ROOT / "book" / "_ext"))
+    try:
+        import page_weight as module
+    finally:
+        sys.path.pop(0)
+    return module
+
+
+def test_palette_png_when_it_looks_the_same_and_never_for_a_photo_like_image():
+    import io
+
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+    from PIL import Image
+
+    fig, ax = plt.subplots(figsize=(4, 3), dpi=80)
+    ax.plot(np.sin(np.linspace(0, 6, 200)), label="sin")
+    ax.set_title("a figure: lines and text")
+    ax.legend()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    png = buf.getvalue()
+    small = page_weight().smaller_png(png)
+    assert len(small) < 0.7 * len(png)
+    before = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), dtype=float)
+    after = Image.open(io.BytesIO(small))
+    assert after.mode == "P" and after.size == (320, 240)
+    mse = ((np.asarray(after.convert("RGB"), dtype=float) - before) ** 2).mean()
+    assert 10 * np.log10(255 ** 2 / max(mse, 1e-9)) >= page_weight().PSNR_MIN
+
+    noise = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(noise).save(buf, format="PNG")
+    assert page_weight().smaller_png(buf.getvalue()) == buf.getvalue()   # 256 colours would show
+
+
+def test_icon_fonts_keep_the_icons_pages_and_stylesheets_use():
+    css = ('.fa-bars:before,.fa-navicon:before{content:"\\f0c9"}.fa-rocket:before{content:"\\f135"}'
+           '.admonition:before{--pst-icon-note:"\\f05a"}p{color:red}')
+    assert page_weight().icon_codepoints(css, {"fa-bars"}) == {0xF0C9, 0xF05A}
+
+
+def test_static_is_pruned_to_what_pages_and_stylesheets_name(tmp_path):
+    site = tmp_path
+    (site / "_static" / "css").mkdir(parents=True)
+    (site / "_static" / "mathjax" / "input").mkdir(parents=True)
+    (site / "book").mkdir()
+    (site / "book" / "a.html").write_text('<link rel="stylesheet" href="../_static/css/s.css?v=1">'
+                                          '<script src="../_static/app.js"></script>')
+    (site / "_static" / "css" / "s.css").write_text("@font-face{src:url(../font.woff)}")
+    for name in ("font.woff", "app.js", "unused.js", "app.js.map", "css/unused.css", "mathjax/input/tex.js"):
+        (site / "_static" / name).write_text("x")
+    page_weight().prune_static(site)
+    left = sorted(p.relative_to(site / "_static").as_posix() for p in (site / "_static").rglob("*") if p.is_file())
+    assert left == ["app.js", "css/s.css", "font.woff", "mathjax/input/tex.js"]
+
+
 # ---------------------------------------------------------------- the built site
 
 def test_no_page_fetches_anything_off_site():
