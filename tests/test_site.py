@@ -275,6 +275,10 @@ def test_static_holds_only_what_pages_use():
     assert not list(static.rglob("*.map")) and not (static / "locales").exists()
     assert not (static / "scripts" / "fontawesome.js").exists()
     assert not any("fontawesome.js" in p.read_text(encoding="utf-8") for p in html_pages())
+    # Sphinx's search index is loaded by the search page only (no search-as-you-type).
+    loads_index = sorted(p.relative_to(SITE).as_posix() for p in html_pages()
+                         if any(u.split("?")[0].endswith("searchindex.js") for _, _, u in parse(p).fetched))
+    assert loads_index == ["search.html"]
     size = sum(p.stat().st_size for p in static.rglob("*") if p.is_file())
     assert size < 5_000_000, f"_static is {size / 1e6:.1f} MB"
 

@@ -6,6 +6,8 @@
   shown first, ``data-src`` for the others, fetched on the slider's first move).
 - Images as small as they look: every PNG the site shows (frames and figures) is stored as a
   256-colour palette PNG when that is indistinguishable from it (PSNR >= 40 dB), else as it was.
+- Sphinx's search scripts and index are loaded by search.html only (the theme loads them on
+  every page for its search-as-you-type, which this book does not turn on).
 - The theme's icons come from its webfont CSS: the 1.5 MB ``fontawesome.js`` (which redraws the
   same icons as SVG) is not loaded, and the icon fonts (275 kB) are cut to the icons the site
   shows (the ``fa-*`` classes of its pages and every icon its stylesheets name), as WOFF.
@@ -40,6 +42,9 @@ MATHJAX_CONFIG = {
 
 _DATA_URI = re.compile(r'(\s(?:data-)?src=")data:image/png;base64,([A-Za-z0-9+/=]+)(")')
 _FONTAWESOME = re.compile(r'[ \t]*<script[^>]*src="[^"]*_static/scripts/fontawesome\.js[^"]*"[^>]*></script>\n?')
+# pydata-sphinx-theme loads Sphinx's search on every page, for its search-as-you-type option.
+_SEARCH_SCRIPTS = re.compile(r'[ \t]*<script src="[^"]*(?:_static/searchtools\.js|_static/language_data\.js'
+                             r'|searchindex\.js)"></script>\n?')
 _URL_ATTR = re.compile(r'\s(?:src|href|data-src)="([^"#?]+)')
 _CSS_URL = re.compile(r'url\(\s*[\'"]?([^\'")?#]+)|@import\s+[\'"]([^\'"]+)')
 
@@ -100,10 +105,14 @@ def shrink_figures(outdir: Path):
 
 # ---------------------------------------------------------------- theme, MathJax, _static
 
-def drop_icon_script(outdir: Path):
+def drop_unused_scripts(outdir: Path, search_as_you_type: bool):
+    """Remove the icon script from every page; and the search scripts and index from every page
+    but search.html unless the theme searches as you type (only then do other pages use them)."""
     for page in outdir.rglob("*.html"):
         text = page.read_text(encoding="utf-8")
         new = _FONTAWESOME.sub("", text)
+        if not search_as_you_type and page.resolve() != (outdir / "search.html").resolve():
+            new = _SEARCH_SCRIPTS.sub("", new)
         if new != text:
             page.write_text(new, encoding="utf-8")
 
@@ -213,7 +222,8 @@ def light_site(app, exception):
         return
     outdir = Path(app.builder.outdir)
     shrink_figures(outdir)
-    drop_icon_script(outdir)
+    options = app.config.html_theme_options or {}
+    drop_unused_scripts(outdir, str(options.get("search_as_you_type", False)).lower() == "true")
     subset_icon_fonts(outdir)
     copy_mathjax(outdir)
     prune_static(outdir)
