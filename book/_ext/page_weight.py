@@ -238,3 +238,5 @@ def setup(app):
     app.connect("config-inited", use_mathjax_components)
     app.connect("doctree-resolved", frames_to_files)
     app.connect("build-finished", light_site)
+    # Frame files are named by their content: two writers of one frame write the same bytes.
+    return {"parallel_read_safe": True, "parallel_write_safe": True}
