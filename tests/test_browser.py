@@ -175,3 +175,22 @@ def test_search_finds_pages(page, base_url):
     assert any("intro" in h for h in hrefs), hrefs
     shot(page, "search")
     assert page.off_site == [] and page.errors == []
+
+
+def test_slider_moves_when_the_site_is_opened_from_disk(browser):
+    """file://: no server; the first move still fetches the slider's frames from beside the page."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    pg = context.new_page()
+    errors = []
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    pg.goto((SITE / f"{PAGE}.html").as_uri(), wait_until="load")
+    block = pg.locator(".chattn-slider").first
+    rng = block.locator("input[type=range]").first
+    rng.evaluate("e => { e.value = e.max; e.dispatchEvent(new Event('input', {bubbles: true})); }")
+    last = block.locator("img.chattn-frame:visible")
+    assert last.count() == 1 and last.get_attribute("data-frame") != "0"
+    pg.wait_for_function("i => i.complete", arg=last.element_handle())
+    assert last.evaluate("i => i.naturalWidth") > 0, "the frame did not load from disk"
+    assert last.evaluate("i => i.src").startswith("file://")
+    assert errors == []
+    context.close()
