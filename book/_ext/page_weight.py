@@ -52,7 +52,11 @@ _CSS_URL = re.compile(r'url\(\s*[\'"]?([^\'")?#]+)|@import\s+[\'"]([^\'"]+)')
 # ---------------------------------------------------------------- images
 
 def smaller_png(png: bytes) -> bytes:
-    """``png`` as a 256-colour palette PNG when that looks the same (PSNR >= 40 dB) and is smaller."""
+    """``png`` as a 256-colour palette PNG when that looks the same (PSNR >= 40 dB) and is smaller.
+
+    The fast octree quantizer first (a tenth of median cut's time); median cut when the octree's
+    palette would show.
+    """
     import numpy as np
     from PIL import Image
 
@@ -62,15 +66,16 @@ def smaller_png(png: bytes) -> bytes:
     rgba = im.convert("RGBA")
     if rgba.getextrema()[3][0] == 255:                      # opaque: quantize RGB
         rgba = rgba.convert("RGB")
-    method = Image.Quantize.FASTOCTREE if rgba.mode == "RGBA" else Image.Quantize.MEDIANCUT
-    pal = rgba.quantize(256, method=method, dither=Image.Dither.NONE)
-    err = np.asarray(pal.convert(rgba.mode), dtype=np.float64) - np.asarray(rgba, dtype=np.float64)
-    mse = float((err ** 2).mean())
-    if mse > 0 and 10 * np.log10(255 ** 2 / mse) < PSNR_MIN:
-        return png
-    buf = io.BytesIO()
-    pal.save(buf, format="PNG", optimize=True)
-    return buf.getvalue() if buf.tell() < len(png) else png
+    pixels = np.asarray(rgba, dtype=np.float64)
+    methods = [Image.Quantize.FASTOCTREE] + ([Image.Quantize.MEDIANCUT] if rgba.mode == "RGB" else [])
+    for method in methods:
+        pal = rgba.quantize(256, method=method, dither=Image.Dither.NONE)
+        mse = float(((np.asarray(pal.convert(rgba.mode), dtype=np.float64) - pixels) ** 2).mean())
+        if mse == 0 or 10 * np.log10(255 ** 2 / mse) >= PSNR_MIN:
+            buf = io.BytesIO()
+            pal.save(buf, format="PNG", compress_level=9)
+            return buf.getvalue() if buf.tell() < len(png) else png
+    return png
 
 
 def frames_to_files(app, doctree, docname):
