@@ -406,7 +406,7 @@ def _layout(steps: list[Step]) -> tuple[list[int], list[float]]:
             xs[members[0]] = want[members[0]]
         else:
             for k, i in enumerate(members):
-                xs[i] = 0.22 + 0.56 * k / (len(members) - 1)
+                xs[i] = 0.3 + 0.42 * k / (len(members) - 1)
     return rows, xs
 
 
@@ -452,7 +452,7 @@ def diagram(module: nn.Module, x: torch.Tensor | None = None, title: str | None 
     steps = trace(module, x)
     rows, xs = _layout(steps)
     n_rows = max(rows) + 2
-    fig = plt.figure(figsize=(7.0, 0.95 * n_rows + 0.7))
+    fig = plt.figure(figsize=(5.4, 0.95 * n_rows + 0.7))
     ax = fig.add_axes((0, 0, 1, 0.93 if title != "" else 1.0))
     ax.set_xlim(0, 1)
     ax.set_ylim(-(n_rows - 0.5), 0.55)
@@ -467,6 +467,8 @@ def diagram(module: nn.Module, x: torch.Tensor | None = None, title: str | None 
     boxes = []
     for s, r, xc in zip(steps, rows, xs):
         text = s.label if not s.detail else f"{s.label}\n{s.detail}"
+        if s.role == "scale" and s.label == "×":
+            text = "×\nY = s · X"
         if s.out_shape and isinstance(s.out_shape[0], tuple):
             text += f"\nreturns {len(s.out_shape)} tensors {_fmt(s.out_shape)}; the first goes on"
         boxes.append(node(xc, -r, text, ROLE_COLORS.get(s.role, ROLE_COLORS["other"])))
@@ -562,7 +564,7 @@ def n_params(module: nn.Module) -> int:
 
 def block_label(stage: int, index: int) -> str:
     """How the book names a block: stages and blocks both from 1 (``index`` is the 0-based
-    ``block.index`` of :mod:`chattn.models`). ``block_label(2, 0) == 'stage 2, block 1'``."""
+    ``block.index`` of :func:`chattn.models.small.small_resnet`'s blocks). ``block_label(2, 0) == 'stage 2, block 1'``."""
     return f"stage {stage}, block {index + 1}"
 
 

@@ -83,31 +83,37 @@ def test_no_empty_code_cell_or_fence(chapter):
 # ------------------------------------------------------------------------ built site
 
 class _Blocks(HTMLParser):
-    """The text of every <pre> block (code and printed output) of a page, and its <h1>."""
+    """The text of every <pre> block (code and printed output) of a page, the text inside cell
+    outputs (``div.cell_output``: printed text and HTML tables), and the <h1> titles."""
 
     def __init__(self):
         super().__init__()
         self.pre, self.h1, self.outputs = [], [], []
         self._pre = self._h1 = None
-        self._div_stack: list[bool] = []       # is each open <div> a cell output?
+        self._out_depth = 0                     # > 0 inside a cell output: nesting depth of its divs
+        self._listing = None                    # depth of the text_html output we are in, if any
 
     def handle_starttag(self, tag, attrs):
-        cls = dict(attrs).get("class") or ""
         if tag == "div":
-            self._div_stack.append("cell_output" in cls or (self._div_stack and self._div_stack[-1]))
+            classes = (dict(attrs).get("class") or "").split()
+            if self._out_depth:
+                self._out_depth += 1
+                if "text_html" in classes and self._listing is None:
+                    self._listing = self._out_depth     # a source listing (IPython Code) or a table
+            elif "cell_output" in classes:
+                self._out_depth = 1
         elif tag == "pre":
             self._pre = []
         elif tag == "h1":
             self._h1 = []
 
     def handle_endtag(self, tag):
-        if tag == "div" and self._div_stack:
-            self._div_stack.pop()
+        if tag == "div" and self._out_depth:
+            if self._listing == self._out_depth:
+                self._listing = None
+            self._out_depth -= 1
         elif tag == "pre" and self._pre is not None:
-            block = "".join(self._pre)
-            self.pre.append(block)
-            if self._div_stack and self._div_stack[-1]:
-                self.outputs.append(block)
+            self.pre.append("".join(self._pre))
             self._pre = None
         elif tag == "h1" and self._h1 is not None:
             self.h1.append("".join(self._h1).strip())
@@ -118,8 +124,10 @@ class _Blocks(HTMLParser):
             self._pre.append(data)
         if self._h1 is not None:
             self._h1.append(data)
-        if self._div_stack and self._div_stack[-1] and self._pre is None and data.strip():
-            self.outputs.append(data)               # HTML outputs (tables) too
+        # printed text and HTML tables count; source code shown with IPython's Code (a <pre>
+        # inside a text_html output) is the package's source, not a result
+        if self._out_depth and not (self._listing is not None and self._pre is not None):
+            self.outputs.append(data)
 
 
 def blocks(page) -> _Blocks:
