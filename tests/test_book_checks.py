@@ -1,0 +1,167 @@
+"""The book reads like a book: numbered titles in _toc.yml order, a diagram at the start of every
+module chapter, plotting code folded, every figure checked for nan/inf, no printed nan/inf and no
+empty code block on the built site.
+
+The notebook checks need no build; the site checks read ``_build/html`` (see ``test_site.py``:
+without a build they skip, under ``scripts/test.sh`` they fail).
+"""
+from __future__ import annotations
+
+import json
+import re
+from html.parser import HTMLParser
+
+import pytest
+
+from test_site import ROOT, SITE, site_pages, toc_files
+
+import chattn
+from chattn.interactive import _NOT_FINITE
+
+CHAPTERS = [f for f in toc_files() if (ROOT / f"{f}.ipynb").exists()]
+MODULE_OF = dict(zip((f"book/{n}" for n in ("01_se", "02_encnet", "03_gsop", "04_fcanet", "05_bilinear",
+                                            "06_eca", "07_rcan", "08_dianet", "09_srm", "10_gct",
+                                            "11_soca")), chattn.available()))
+DRAWS = re.compile(r"plt\.|slider\(|\.imshow\(|\bfig\b|\bax\.|axes\[")
+
+
+def cells(chapter: str) -> list[dict]:
+    return json.loads((ROOT / f"{chapter}.ipynb").read_text(encoding="utf-8"))["cells"]
+
+
+def text(cell: dict) -> str:
+    return "".join(cell["source"])
+
+
+def tags(cell: dict) -> list[str]:
+    return cell.get("metadata", {}).get("tags", [])
+
+
+# ------------------------------------------------------------------------ notebooks
+
+def test_chapter_titles_are_numbered_in_toc_order():
+    titles = [text(cells(c)[0]).splitlines()[0] for c in CHAPTERS]
+    numbers = [re.match(r"# (\d+)\. \S", t) for t in titles]
+    assert all(numbers), [t for t, n in zip(titles, numbers) if not n]
+    assert [int(n.group(1)) for n in numbers] == list(range(1, len(CHAPTERS) + 1)), titles
+    assert len(CHAPTERS) == 12                    # eleven modules, then the comparison as chapter 12
+
+
+@pytest.mark.parametrize("chapter", list(MODULE_OF), ids=lambda c: c.split("/")[-1])
+def test_module_chapter_opens_its_derivation_with_its_diagram(chapter):
+    cs = cells(chapter)
+    first_h2 = next(i for i, c in enumerate(cs) if c["cell_type"] == "markdown"
+                    and re.search(r"^## ", text(c), re.M))
+    diagram = cs[first_h2 + 1]
+    assert diagram["cell_type"] == "code"
+    assert f'viz.diagram("{MODULE_OF[chapter]}")' in text(diagram), text(diagram)
+    assert first_h2 == 3, "title, install, imports, then the derivation"
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda c: c.split("/")[-1])
+def test_plotting_code_is_folded_and_every_figure_is_checked(chapter):
+    for i, c in enumerate(cells(chapter)):
+        if c["cell_type"] != "code":
+            continue
+        src = text(c)
+        if DRAWS.search(src):
+            assert "hide-input" in tags(c), f"{chapter} cell {i} draws: fold it (hide-input)\n{src[:200]}"
+        # plt.show() would skip the nan/inf check: figures go through viz.show() or slider()
+        assert not re.search(r"\bplt\.show\(", src), f"{chapter} cell {i}: use viz.show()"
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda c: c.split("/")[-1])
+def test_no_empty_code_cell_or_fence(chapter):
+    for i, c in enumerate(cells(chapter)):
+        assert text(c).strip(), f"{chapter} cell {i} is empty"
+        # a fence opened and closed at once (e.g. a stray ``` after a closing fence) renders an
+        # empty code block
+        if c["cell_type"] == "markdown":
+            assert not re.search(r"^```[\w-]*\n```$", text(c), re.M), f"{chapter} cell {i}: empty code fence"
+
+
+# ------------------------------------------------------------------------ built site
+
+class _Blocks(HTMLParser):
+    """The text of every <pre> block (code and printed output) of a page, the text inside cell
+    outputs (``div.cell_output``: printed text and HTML tables), and the <h1> titles."""
+
+    def __init__(self):
+        super().__init__()
+        self.pre, self.h1, self.outputs = [], [], []
+        self._pre = self._h1 = None
+        self._out_depth = 0                     # > 0 inside a cell output: nesting depth of its divs
+        self._listing = None                    # depth of the text_html output we are in, if any
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "div":
+            classes = (dict(attrs).get("class") or "").split()
+            if self._out_depth:
+                self._out_depth += 1
+                if "text_html" in classes and self._listing is None:
+                    self._listing = self._out_depth     # a source listing (IPython Code) or a table
+            elif "cell_output" in classes:
+                self._out_depth = 1
+        elif tag == "pre":
+            self._pre = []
+        elif tag == "h1":
+            self._h1 = []
+
+    def handle_endtag(self, tag):
+        if tag == "div" and self._out_depth:
+            if self._listing == self._out_depth:
+                self._listing = None
+            self._out_depth -= 1
+        elif tag == "pre" and self._pre is not None:
+            self.pre.append("".join(self._pre))
+            self._pre = None
+        elif tag == "h1" and self._h1 is not None:
+            self.h1.append("".join(self._h1).strip())
+            self._h1 = None
+
+    def handle_data(self, data):
+        if self._pre is not None:
+            self._pre.append(data)
+        if self._h1 is not None:
+            self._h1.append(data)
+        # printed text and HTML tables count; source code shown with IPython's Code (a <pre>
+        # inside a text_html output) is the package's source, not a result
+        if self._out_depth and not (self._listing is not None and self._pre is not None):
+            self.outputs.append(data)
+
+
+def blocks(page) -> _Blocks:
+    b = _Blocks()
+    b.feed(page.read_text(encoding="utf-8"))
+    return b
+
+
+def test_no_page_has_an_empty_code_block():
+    empty = [str(p.relative_to(SITE)) for p in site_pages()
+             if any(not block.strip() for block in blocks(p).pre)]
+    assert not empty, f"pages with an empty code block: {empty}"
+
+
+def test_no_printed_output_shows_nan_or_inf():
+    bad = {}
+    for p in site_pages():
+        hits = sorted({m.group(0) for out in blocks(p).outputs for m in _NOT_FINITE.finditer(out)})
+        if hits:
+            bad[str(p.relative_to(SITE))] = hits
+    assert not bad, f"printed nan/inf: {bad}"
+
+
+def test_built_titles_are_numbered_in_toc_order():
+    site_pages()
+    for n, chapter in enumerate(CHAPTERS, start=1):
+        h1 = blocks(SITE / f"{chapter}.html").h1
+        assert h1 and re.match(rf"{n}\. ", h1[0]), (chapter, h1)
+
+
+def test_notation_page_is_linked_from_the_introduction():
+    site_pages()
+    intro = (SITE / "book" / "intro.html").read_text(encoding="utf-8")
+    assert 'href="notation.html' in intro
+    notation = (SITE / "book" / "notation.html").read_text(encoding="utf-8")
+    for term in ("挤压", "激励", "squeeze", "excitation"):
+        assert term in notation
