@@ -32,12 +32,7 @@ RUN = ["--attn", "srm", "--quiet", "--threads", "1", "--epochs", "1", "--per-cla
        "--test-per-class", "4", "--batch-size", "16", "--optimizer", "sgd", "--lr", "0.05"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")     # tests/conftest.py
 
 
 def test_two_processes_compute_what_one_process_computes(tmp_path):
