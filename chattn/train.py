@@ -72,7 +72,7 @@ from torch.nn import functional as F
 
 from . import __version__, _validate
 from .data import PHOTOS, augment, make_dataset
-from .models.checkpoints import IMAGENET_MEAN, IMAGENET_STD
+from .models.checkpoints import IMAGENET_MEAN, IMAGENET_STD, preprocess
 from .models.resnet import resnet50
 from .models.small import SmallResNet, small_resnet
 from .registry import available
@@ -90,9 +90,10 @@ def configs() -> list[str]:
     return ["none"] + available()
 
 
-def stem(attn: str, seed: int | None = None) -> str:
-    """File stem of a run: ``small_resnet_se_seed1``, or ``small_resnet_se`` for shipped weights."""
-    return f"small_resnet_{attn}" + ("" if seed is None else f"_seed{seed}")
+def stem(attn: str, seed: int | None = None, arch: str = "small") -> str:
+    """File stem of a run: ``small_resnet_se_seed1``, or ``small_resnet_se`` for shipped weights
+    (``resnet50_se_seed1`` for ``arch="resnet50"``)."""
+    return ("small_resnet" if arch == "small" else arch) + f"_{attn}" + ("" if seed is None else f"_seed{seed}")
 
 
 @torch.no_grad()
@@ -294,8 +295,8 @@ class ImageFolder(torch.utils.data.Dataset):
 
     Training (``train=True``): a random crop of 8-100% of the area and aspect 3/4-4/3 resized to
     ``size`` x ``size``, and a horizontal flip with probability 1/2 (the ImageNet recipe of the
-    papers). Evaluation: resize the short side to ``size / 0.875``, then the centre ``size`` crop.
-    Then ``(img - IMAGENET_MEAN) / IMAGENET_STD``.
+    papers). Evaluation: ``chattn.models.checkpoints.preprocess`` (the short side resized to
+    ``size / 0.875``, the centre crop). Then ``(img - IMAGENET_MEAN) / IMAGENET_STD``.
 
     ``dataset[i]`` is ``(x, y)``: ``x (3, size, size)`` float32, ``y`` an int.
     """
@@ -316,35 +317,28 @@ class ImageFolder(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.samples)
 
-    def _crop(self, img):
-        from PIL import Image
-        w, h = img.size
-        if self.train:
-            for _ in range(10):
-                area = w * h * random.uniform(0.08, 1.0)
-                ratio = math.exp(random.uniform(math.log(3 / 4), math.log(4 / 3)))
-                cw, ch = round(math.sqrt(area * ratio)), round(math.sqrt(area / ratio))
-                if 0 < cw <= w and 0 < ch <= h:
-                    x0, y0 = random.randint(0, w - cw), random.randint(0, h - ch)
-                    break
-            else:
-                cw = ch = min(w, h)
-                x0, y0 = (w - cw) // 2, (h - ch) // 2
-            img = img.resize((self.size, self.size), Image.BILINEAR, box=(x0, y0, x0 + cw, y0 + ch))
-            return img.transpose(Image.FLIP_LEFT_RIGHT) if random.random() < 0.5 else img
-        short = round(self.size / 0.875)
-        scale = short / min(w, h)
-        img = img.resize((max(self.size, round(w * scale)), max(self.size, round(h * scale))), Image.BILINEAR)
-        w, h = img.size
-        x0, y0 = (w - self.size) // 2, (h - self.size) // 2
-        return img.crop((x0, y0, x0 + self.size, y0 + self.size))
-
     def __getitem__(self, i: int):
         import numpy as np
         from PIL import Image
         path, label = self.samples[i]
         with Image.open(path) as im:
-            img = self._crop(im.convert("RGB"))
+            img = im.convert("RGB")
+        if not self.train:
+            return preprocess(img, self.size), label
+        w, h = img.size
+        for _ in range(10):                     # a random crop of 8-100% of the area, aspect 3/4-4/3
+            area = w * h * random.uniform(0.08, 1.0)
+            ratio = math.exp(random.uniform(math.log(3 / 4), math.log(4 / 3)))
+            cw, ch = round(math.sqrt(area * ratio)), round(math.sqrt(area / ratio))
+            if 0 < cw <= w and 0 < ch <= h:
+                x0, y0 = random.randint(0, w - cw), random.randint(0, h - ch)
+                break
+        else:
+            cw = ch = min(w, h)
+            x0, y0 = (w - cw) // 2, (h - ch) // 2
+        img = img.resize((self.size, self.size), Image.BILINEAR, box=(x0, y0, x0 + cw, y0 + ch))
+        if random.random() < 0.5:
+            img = img.transpose(Image.FLIP_LEFT_RIGHT)
         x = torch.from_numpy(np.asarray(img, dtype=np.float32) / 255.0).permute(2, 0, 1)    # (3, S, S)
         mean, std = torch.tensor(IMAGENET_MEAN)[:, None, None], torch.tensor(IMAGENET_STD)[:, None, None]
         return (x - mean) / std, label
@@ -572,10 +566,10 @@ def run_and_save(attn: str, seed: int, out: Path, ship: bool = False, **kwargs) 
         return record
     out.mkdir(parents=True, exist_ok=True)
     if not ship or seed == 0:
-        path = out / (stem(record["attn"], None if ship else seed) + ".safetensors")
+        path = out / (stem(record["attn"], None if ship else seed, record["arch"]) + ".safetensors")
         record["weights"] = path.name
         record["weights_sha256"] = save_weights(model, path, record["model"])
-    (out / (stem(record["attn"], seed) + ".json")).write_text(json.dumps(record, indent=1) + "\n")
+    (out / (stem(record["attn"], seed, record["arch"]) + ".json")).write_text(json.dumps(record, indent=1) + "\n")
     return record
 
 

@@ -150,3 +150,16 @@ def test_cli_checks_the_new_options(tmp_path):
     with pytest.raises(ValueError, match="optimizer"):
         train.train_run("se", optimizer="lamb", progress=False)
     assert "srm" in train.POOLED_BN and set(train.POOLED_BN) <= set(chattn.available())
+
+
+def test_resnet50_on_a_folder_of_images_is_recorded_as_such(tmp_path):
+    write_folder(tmp_path / "data", per_class=2)
+    rc = train.main(["--data", str(tmp_path / "data"), "--arch", "resnet50", "--attn", "se", "--patch", "32",
+                     "--epochs", "1", "--batch-size", "4", "--workers", "0", "--quiet", "--threads", "1",
+                     "--optimizer", "sgd", "--lr", "0.01", "--out", str(tmp_path / "out")])
+    assert rc == 0
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["resnet50_se_seed0.json", "resnet50_se_seed0.safetensors"]
+    rec = json.loads((tmp_path / "out" / "resnet50_se_seed0.json").read_text())
+    assert rec["model"] == {"arch": "resnet50", "attn": "se", "num_classes": 2} and rec["arch"] == "resnet50"
+    assert rec["params"] == 28_071_976 - 2048 * 998 - 998            # the official total, with a 2-class fc
+    assert rec["optimizer"].startswith("SGD")

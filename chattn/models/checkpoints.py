@@ -1,4 +1,4 @@
-r"""Official ImageNet checkpoints of six attention ResNet-50s, loaded into :func:`chattn.models.resnet50`.
+r"""Official ImageNet checkpoints of six attention ResNet-50s, loaded into :func:`chattn.models.resnet.resnet50`.
 
 Each paper's repository saves its network with its own parameter names: ``layer1.0.se.fc.0.weight``
 (senet.pytorch), ``layer1.0.eca.conv.weight`` (ECANet), GSoP's flat ``layer4.2.conv_for_DR.weight``,
@@ -43,7 +43,7 @@ and dicts, and no pickled code runs. A file that needs code to unpickle is refus
 
 The loaded network computes the official network's logits (the official ResNet-50 variants differ:
 GCT's has its stride on the first 1x1 convolution, GSoP-Net1 keeps ``layer4`` at stride 1; the
-network must be built as :func:`chattn.models.resnet50` builds it by default, which
+network must be built as :func:`chattn.models.resnet.resnet50` builds it by default, which
 :func:`load_checkpoint` checks). Inputs: ImageNet-normalised RGB, 224 x 224 (FcaNet's DCT sizes
 and GSoP's ``AvgPool2d(14)`` assume it).
 
@@ -64,11 +64,50 @@ import torch
 from torch import nn
 
 __all__ = ["OFFICIAL", "Official", "CheckpointError", "read_checkpoint", "to_chattn", "from_chattn",
-           "load_checkpoint", "IMAGENET_MEAN", "IMAGENET_STD"]
+           "load_checkpoint", "IMAGENET_MEAN", "IMAGENET_STD", "preprocess"]
 
 #: The RGB normalisation every official network was trained with: ``(img - mean) / std`` on [0, 1].
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def preprocess(image, size: int = 224) -> torch.Tensor:
+    r"""An RGB image as the official networks were evaluated on it: the short side resized to
+    ``size / 0.875`` (256 for 224), the centre ``size`` x ``size`` crop, values in [0, 1], then
+    ``(x - IMAGENET_MEAN) / IMAGENET_STD`` per channel.
+
+    Args:
+        image: a ``PIL.Image`` or an ``(H, W, 3)`` / ``(H, W)`` uint8 array (e.g. ``skimage.data.chelsea()``).
+        size: side of the crop.
+
+    Shape: returns ``(3, size, size)`` float32.
+
+    Example::
+
+        >>> import numpy as np
+        >>> preprocess(np.zeros((300, 451, 3), dtype=np.uint8)).shape
+        torch.Size([3, 224, 224])
+    """
+    import numpy as np
+    from PIL import Image
+
+    from .. import _validate
+    size = _validate.positive_int(size, "size")
+    if isinstance(image, np.ndarray):
+        if image.dtype != np.uint8 or image.ndim not in (2, 3):
+            raise ValueError(f"image must be an (H, W) or (H, W, 3) uint8 array, got {image.dtype} {image.shape}")
+        image = Image.fromarray(image)
+    if not isinstance(image, Image.Image):
+        raise TypeError(f"image must be a PIL.Image or a uint8 numpy array, got {type(image).__name__}")
+    img = image.convert("RGB")
+    w, h = img.size
+    scale = round(size / 0.875) / min(w, h)
+    img = img.resize((max(size, round(w * scale)), max(size, round(h * scale))), Image.BILINEAR)
+    w, h = img.size
+    x0, y0 = (w - size) // 2, (h - size) // 2
+    img = img.crop((x0, y0, x0 + size, y0 + size))
+    x = torch.from_numpy(np.asarray(img, dtype=np.float32) / 255.0).permute(2, 0, 1)      # (3, S, S)
+    return (x - torch.tensor(IMAGENET_MEAN)[:, None, None]) / torch.tensor(IMAGENET_STD)[:, None, None]
 
 
 class CheckpointError(ValueError):
@@ -218,7 +257,7 @@ def read_checkpoint(checkpoint) -> dict[str, torch.Tensor]:
 
 @functools.lru_cache(maxsize=None)
 def _official_architecture(attn: str) -> str:
-    """``repr`` of the network :func:`~chattn.models.resnet50` builds by default for ``attn``: the
+    """``repr`` of the network :func:`~chattn.models.resnet.resnet50` builds by default for ``attn``: the
     official architecture (strides, kernel sizes, module options), without its weights."""
     from .resnet import resnet50
     return repr(resnet50(attn))
@@ -235,7 +274,7 @@ def _listing(title: str, items: list[str], limit: int = 8) -> list[str]:
 
 def load_checkpoint(model: nn.Module, checkpoint, attn: str | None = None) -> nn.Module:
     r"""Load the official checkpoint file ``checkpoint`` into ``model``, a
-    :func:`~chattn.models.resnet50` built with ``attn`` and its default (official) options; return
+    :func:`~chattn.models.resnet.resnet50` built with ``attn`` and its default (official) options; return
     ``model``.
 
     Every key of the file is renamed by :func:`to_chattn`; then the file's keys must be exactly the
