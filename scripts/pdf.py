@@ -25,13 +25,14 @@ from chromium import CHROMIUM_ARGS, keep_local, require_chromium, serve, toc_doc
 ROOT = Path(__file__).resolve().parents[1]
 SITE = ROOT / "_build" / "html"
 PDF_NAME = "chattn-book.pdf"
-# Print styles on top of the theme's: no "show source" toggles, no header-link glyphs, no
-# page-break inside a figure or a code block.
+# Print styles on top of the theme's: no "show source" toggles, no header-link glyphs, long code
+# lines wrapped instead of cut at the margin, no page break inside a figure or an equation.
 PRINT_CSS = """
 @media print {
   .headerlink, .toggle-details__summary, .copybtn, .header-article, .prev-next-area,
   .bd-footer-content, .bd-footer-article, .bd-header-article { display: none !important; }
-  img, .cell_output, pre, mjx-container[display="true"] { break-inside: avoid; }
+  pre { white-space: pre-wrap !important; overflow-wrap: anywhere; }   /* long code lines wrap */
+  img, .cell_output, mjx-container[display="true"] { break-inside: avoid; }
   h1, h2, h3 { break-after: avoid; }
 }
 """
@@ -75,7 +76,7 @@ def build_pdf(site: Path = SITE, out: Path | None = None, root: Path = ROOT) -> 
             first = len(writer.pages)
             writer.append(PdfReader(io.BytesIO(print_page(page, f"{base}/{f}.html"))))
             title = page.title().split(" \u2014 ")[0].strip() or f
-            writer.add_outline_item(title, first)
+            writer.add_outline_item(title=title, page_number=first)
         browser.close()
     if refused:
         raise RuntimeError(f"pages asked for files outside the site: {refused[:5]}")
