@@ -25,11 +25,12 @@ from chromium import CHROMIUM_ARGS, keep_local, require_chromium, serve, toc_doc
 ROOT = Path(__file__).resolve().parents[1]
 SITE = ROOT / "_build" / "html"
 PDF_NAME = "chattn-book.pdf"
-# Print styles on top of the theme's: no "show source" toggles, no header-link glyphs, long code
-# lines wrapped instead of cut at the margin, no page break inside a figure or an equation.
+# Print styles on top of the theme's: no "show code cell source" toggles (the folded install and
+# import cells), no header-link glyphs, long code lines wrapped instead of cut at the margin, no
+# page break inside a figure or an equation.
 PRINT_CSS = """
 @media print {
-  .headerlink, .toggle-details__summary, .copybtn, .header-article, .prev-next-area,
+  .headerlink, details.hide.above-input, .toggle-details__summary, .copybtn, .header-article, .prev-next-area,
   .bd-footer-content, .bd-footer-article, .bd-header-article { display: none !important; }
   pre { white-space: pre-wrap !important; overflow-wrap: anywhere; }   /* long code lines wrap */
   img, .cell_output, mjx-container[display="true"] { break-inside: avoid; }
