@@ -207,6 +207,32 @@ def test_notebook_runs_live_from_the_wheel(colab, source):
     assert len(nb.cells) == n_cells + 2
 
 
+MOVE = """\
+import matplotlib.pyplot as plt
+from chattn.interactive import slider
+def draw(k):
+    fig, ax = plt.subplots(figsize=(2, 1))
+    ax.plot(range(k))
+    return fig
+box = slider(draw, k=[2, 3, 4])
+control, image, errors = box.children
+before = image.value
+control.value = 4                       # what a move of the slider does in the front end
+assert control.label == "4", control.label
+assert image.value != before and image.value[:4] == b"\\x89PNG"
+assert errors.outputs == ()
+print("MOVED", type(control).__name__, type(image).__name__, type(errors).__name__)"""
+
+
+def test_slider_redraws_when_moved(colab, tmp_path):
+    """chattn.interactive's live slider with this ipywidgets: setting the slider's value (what the
+    front end does) redraws the Image, and nothing lands in the error Output."""
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(MOVE)])
+    run(colab, nb, tmp_path / "move.ipynb")
+    printed = "".join(o.get("text", "") for o in nb.cells[0].outputs if o.output_type == "stream")
+    assert "MOVED SelectionSlider Image Output" in printed, nb.cells[0].outputs
+
+
 def test_install_cell_says_why_when_pip_fails(colab, tmp_path):
     """The install cell as committed, with chattn made unimportable and a repository pip cannot
     fetch: pip fails, and the cell raises the ImportError that tells the reader so."""
