@@ -23,12 +23,16 @@ export CHATTN_REQUIRE_SITE=1          # the site tests fail, never skip, when th
 step build_book
 step build_pdf
 step python tests/test_site.py
-# The notebooks run in live mode (CHATTN_STATIC unset), as a Colab reader's do, in
-# tests/test_colab_like.py (which replaces the former nbval step: same runs, from a wheel, twice).
+# A missing site must not stop the other tests from running (the site tests fail on their own).
+step python -m pytest tests/ -q --durations=8 --continue-on-collection-errors \
+    --ignore=tests/test_colab_like.py
+# Every notebook in live mode (CHATTN_STATIC unset), as a Colab reader runs it: from a wheel, in
+# fresh venvs with ipywidgets 7.7.1 and 8 (this replaces the former nbval step). Its own step, so
+# that it runs, and is timed, whatever happened to the site.
 shopt -s nullglob
 notebooks=(book/*.ipynb)
 [ ${#notebooks[@]} -gt 0 ] || { echo "no notebook in book/"; failed+=("notebooks"); }
-step python -m pytest tests/ -q --durations=12
+step python -m pytest tests/test_colab_like.py -q --durations=30
 
 echo
 if [ ${#failed[@]} -ne 0 ]; then
