@@ -130,6 +130,7 @@ def test_no_raw_latex_outside_code():
 def test_raw_latex_check_would_see_untypeset_math():
     """The check above is not vacuous: the site's own prose has LaTeX before MathJax runs, and
     none of those lines is a code line."""
+    require_pdf()
     intro = (SITE / "book" / "intro.html").read_text(encoding="utf-8")
     assert RAW_LATEX.search(intro) or "\\(" in intro or "\\[" in intro
     code = site_code(["book/intro"])
@@ -146,9 +147,9 @@ def test_pdf_has_figures_and_typeset_math():
 
 
 def test_front_page_links_the_pdf():
+    require_pdf()
     intro = (SITE / "book" / "intro.html").read_text(encoding="utf-8")
     assert f'href="../{PDF_NAME}"' in intro
-    require_pdf()
 
 
 def summary() -> str:
