@@ -1,10 +1,10 @@
 # Sourced by scripts/book.sh and scripts/test.sh: a ready .venv, quickly when nothing changed.
 #
 #   - creates .venv when missing (with $PYTHON, default python3);
-#   - pip installs requirements.txt and chattn (editable) only when requirements.txt or
-#     pyproject.toml changed since the last run (a hash in .venv/.chattn-setup), or chattn does not
-#     import from this clone;
-#   - defines build_book and ensure_chromium.
+#   - pip installs requirements.txt, requirements-test.txt and chattn (editable) only when one of
+#     them or pyproject.toml changed since the last run (a hash in .venv/.chattn-setup), or chattn
+#     does not import from this clone;
+#   - defines build_book, build_pdf, ensure_chromium and ensure_pdftotext.
 # MathJax comes from a PyPI package (sphinx-mathjax-offline): no npm step.
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -16,12 +16,12 @@ if [ ! -x "$VENV/bin/python" ]; then
     "${PYTHON:-python3}" -m venv "$VENV" || return 1
 fi
 
-_want="$(cat requirements.txt pyproject.toml | sha256sum | cut -d' ' -f1)"
+_want="$(cat requirements.txt requirements-test.txt pyproject.toml | sha256sum | cut -d' ' -f1)"
 _have="$(cat "$VENV/.chattn-setup" 2>/dev/null || true)"
 _where="$("$VENV/bin/python" -c 'import chattn, os; print(os.path.dirname(os.path.dirname(chattn.__file__)))' 2>/dev/null || true)"
 if [ "$_want" != "$_have" ] || [ "$_where" != "$ROOT" ]; then
-    echo "== pip install -r requirements.txt && pip install -e ."
-    "$VENV/bin/python" -m pip install -qq -r requirements.txt || return 1
+    echo "== pip install -r requirements.txt -r requirements-test.txt && pip install -e ."
+    "$VENV/bin/python" -m pip install -qq -r requirements.txt -r requirements-test.txt || return 1
     "$VENV/bin/python" -m pip install -qq -e . || return 1
     echo "$_want" > "$VENV/.chattn-setup"
 else
@@ -51,14 +51,28 @@ build_book() {
     return $status
 }
 
-# Debian's Chromium for the browser test (Playwright's own browser download does not work here).
-ensure_chromium() {
-    if [ -x /usr/bin/chromium ]; then
-        return 0
-    fi
-    echo "== apt-get install chromium"
+# The PDF of the whole book: Chromium prints every page of the built site, in _toc.yml's order,
+# into _build/html/chattn-book.pdf (the front page links it). Needs build_book first.
+build_pdf() {
+    "$VENV/bin/python" "$ROOT/scripts/pdf.py"
+}
+
+# Debian packages the tests use, installed when missing.
+_apt_install() {
+    echo "== apt-get install $*"
     local sudo=""
     [ "$(id -u)" = 0 ] || sudo="sudo"
     $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
-        $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+        $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+# Debian's Chromium for the browser tests and the PDF (Playwright's own browser download does not
+# work here).
+ensure_chromium() {
+    [ -x /usr/bin/chromium ] || _apt_install chromium
+}
+
+# pdftotext (poppler-utils) reads the PDF back in tests/test_pdf.py.
+ensure_pdftotext() {
+    command -v pdftotext >/dev/null || _apt_install poppler-utils
 }

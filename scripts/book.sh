@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Set up, build and open the book:  bash scripts/book.sh [--no-serve]
+# Also prints it to _build/html/chattn-book.pdf (Debian's chromium, installed when missing).
 # Opens the site in a browser when there is a display; otherwise serves it on
 # http://127.0.0.1:$PORT/ (default 8000) until Ctrl-C. --no-serve only builds.
 set -uo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/_setup.sh" || exit 1
 
 build_book || exit 1
+ensure_chromium && build_pdf || exit 1
 index="$ROOT/_build/html/index.html"
 echo "The book: $index"
 [ "${1:-}" = "--no-serve" ] && exit 0

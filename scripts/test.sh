@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Everything CI checks, from a clean clone:  bash scripts/test.sh
-#   set-up (.venv, requirements, chattn, Debian's chromium) -> build the book (-W -n)
-#   -> site summary -> pytest tests/ (unit, site and browser tests) -> every notebook with nbval.
+#   set-up (.venv, requirements, chattn, Debian's chromium and poppler-utils) -> build the book
+#   (-W -n) -> print it to _build/html/chattn-book.pdf -> site summary -> pytest tests/: unit, site,
+#   browser and PDF tests, a live slider in JupyterLab, and every notebook as a Colab reader runs
+#   it (tests/test_colab_like.py: a wheel in fresh venvs with ipywidgets 7.7.1 and 8, live mode).
 # Runs every step even after a failure, then exits non-zero if any step failed.
 set -uo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/_setup.sh" || exit 1
 ensure_chromium || { echo "could not install chromium"; exit 1; }
+ensure_pdftotext || { echo "could not install poppler-utils"; exit 1; }
 
 failed=()
 step() {
@@ -18,16 +21,18 @@ step() {
 
 export CHATTN_REQUIRE_SITE=1          # the site tests fail, never skip, when the build is missing
 step build_book
+step build_pdf
 step python tests/test_site.py
-step python -m pytest tests/ -q
+# A missing site must not stop the other tests from running (the site tests fail on their own).
+step python -m pytest tests/ -q --durations=8 --continue-on-collection-errors \
+    --ignore=tests/test_colab_like.py
+# Every notebook in live mode (CHATTN_STATIC unset), as a Colab reader runs it: from a wheel, in
+# fresh venvs with ipywidgets 7.7.1 and 8 (this replaces the former nbval step). Its own step, so
+# that it runs, and is timed, whatever happened to the site.
 shopt -s nullglob
 notebooks=(book/*.ipynb)
-if [ ${#notebooks[@]} -eq 0 ]; then
-    echo "no notebook in book/"; failed+=("notebooks")
-else
-    # Live mode (CHATTN_STATIC unset): the path a Colab reader takes, widgets included.
-    step env -u CHATTN_STATIC python -m pytest -q --nbval-lax --nbval-cell-timeout=120 "${notebooks[@]}"
-fi
+[ ${#notebooks[@]} -gt 0 ] || { echo "no notebook in book/"; failed+=("notebooks"); }
+step python -m pytest tests/test_colab_like.py -q --durations=30
 
 echo
 if [ ${#failed[@]} -ne 0 ]; then
