@@ -4,8 +4,8 @@
 #   - pip installs requirements.txt and chattn (editable) only when requirements.txt or
 #     pyproject.toml changed since the last run (a hash in .venv/.chattn-setup), or chattn does not
 #     import from this clone;
-#   - defines build_book and ensure_chromium.
-# MathJax comes from a PyPI package (sphinx-mathjax-offline): no npm step.
+#   - defines build_book, ensure_chromium and ensure_npm.
+# MathJax comes from a PyPI package (sphinx-mathjax-offline); npm only fetches onnxruntime-web.
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$ROOT/.venv"
@@ -56,9 +56,31 @@ ensure_chromium() {
     if [ -x /usr/bin/chromium ]; then
         return 0
     fi
-    echo "== apt-get install chromium"
+    _apt_install chromium
+}
+
+# apt-get install Debian packages (with sudo unless root).
+_apt_install() {
+    echo "== apt-get install $*"
     local sudo=""
     [ "$(id -u)" = 0 ] || sudo="sudo"
     $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
-        $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+        $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+# onnxruntime-web for the page "Your photograph" (book/photograph/package.json, pinned with its
+# lock file): Debian's nodejs/npm when missing, then `npm ci` when node_modules is missing or
+# older than the lock file.
+ensure_npm() {
+    local dir="$ROOT/book/photograph"
+    if ! command -v npm >/dev/null; then
+        _apt_install nodejs npm || return 1
+    fi
+    local want
+    want="$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)"
+    if [ "$want" != "$(cat "$dir/node_modules/.chattn-npm" 2>/dev/null)" ]; then
+        echo "== npm ci (book/photograph)"
+        (cd "$dir" && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error) || return 1
+        echo "$want" > "$dir/node_modules/.chattn-npm"
+    fi
 }

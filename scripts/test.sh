@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Everything CI checks, from a clean clone:  bash scripts/test.sh
-#   set-up (.venv, requirements, chattn, Debian's chromium) -> build the book (-W -n)
+#   set-up (.venv, requirements, chattn, Debian's chromium, onnxruntime-web via npm) -> build the book (-W -n)
 #   -> site summary -> pytest tests/ (unit, site and browser tests) -> every notebook with nbval.
 # Runs every step even after a failure, then exits non-zero if any step failed.
 set -uo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/_setup.sh" || exit 1
 ensure_chromium || { echo "could not install chromium"; exit 1; }
+ensure_npm || { echo "could not install onnxruntime-web (npm ci in book/photograph)"; exit 1; }
 
 failed=()
 step() {
