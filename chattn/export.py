@@ -16,7 +16,7 @@ before that block's ``conv1``, ``stem`` for GCT's gate before the stem); for any
 is the module's qualified name, with ``#k`` for the k-th call of a module called more than once
 (DIA's shared module). The batch ``N`` is dynamic.
 
-The gate is ``module.attention(input)`` of every top-level :class:`~chattn.ChannelAttention`
+The gate is ``module.attention(input)`` of every top-level :class:`~chattn.base.ChannelAttention`
 (one not inside another) on the module's input, as :func:`chattn.pretrained.gate_statistics`
 computes it: the very tensor that scales ``X`` when the module's forward is ``x * attention(x)``,
 computed once more from the input for a module with its own forward (EncNet, DIA).
@@ -179,7 +179,7 @@ def gate_names(model: nn.Module, example: torch.Tensor | None = None) -> list[st
         model.train(was)
 
 
-def to_onnx(model: nn.Module, path: str | os.PathLike, example: torch.Tensor | None = None,
+def to_onnx(model: nn.Module, path: str | Path, example: torch.Tensor | None = None,
             opset: int = OPSET) -> list[str]:
     r"""Write ``model`` (in eval mode; its mode is restored) to the ONNX file ``path``, with the logits
     and every attention gate as named outputs (see the module docstring), and return the output names.
@@ -189,7 +189,7 @@ def to_onnx(model: nn.Module, path: str | os.PathLike, example: torch.Tensor | N
 
     Args:
         model: a network of :mod:`chattn.models` (any ``nn.Module`` whose forward maps
-            ``(N, 3, H, W)`` to logits; gates are found as :class:`~chattn.ChannelAttention` modules).
+            ``(N, 3, H, W)`` to logits; gates are found as :class:`~chattn.base.ChannelAttention` modules).
         path: the ``.onnx`` file to write; its folder must exist.
         example: an input ``(N >= 2, 3, H, W)``; default ``(2, 3, S, S)`` with ``S = model.input_size``.
         opset: ONNX opset, default :data:`OPSET` (18).
@@ -205,7 +205,7 @@ def to_onnx(model: nn.Module, path: str | os.PathLike, example: torch.Tensor | N
     """
     _check_model(model)
     if not isinstance(path, (str, os.PathLike)):
-        raise TypeError(f"path must be a str or os.PathLike, got {type(path).__name__}")
+        raise TypeError(f"path must be a str or a path, got {type(path).__name__}")
     path = Path(path)
     if not path.parent.is_dir():
         raise ValueError(f"path's folder {path.parent} does not exist")

@@ -299,7 +299,7 @@ function strip(values, scale, cells) {
 }
 
 function spatial(values, h, w, scale) {
-  const cell = 4, canvas = el("canvas", { width: w * cell, height: h * cell, class: "photograph-spatial", title: "mean over channels" });
+  const cell = Math.max(1, Math.floor(32 / w)), canvas = el("canvas", { width: w * cell, height: h * cell, class: "photograph-spatial", title: "mean over channels" });
   const ctx = canvas.getContext("2d");
   values.forEach((v, q) => { ctx.fillStyle = scale.colour(v); ctx.fillRect((q % w) * cell, Math.floor(q / w) * cell, cell, cell); });
   return canvas;
@@ -379,6 +379,7 @@ function softmax(v) { const m = Math.max(...v), e = v.map((x) => Math.exp(x - m)
 function render() {
   const out = $("photograph-results");
   out.replaceChildren();
+  $("photograph-legend").hidden = !Object.keys(state.results).length;
   if (state.image) for (const net of manifest.networks) if ($(`photograph-net-${net.key}`).checked) out.append(panel(net));
   exposeForTests();
 }
