@@ -205,7 +205,7 @@ def to_onnx(model: nn.Module, path: str | Path, example: torch.Tensor | None = N
     """
     _check_model(model)
     if not isinstance(path, (str, os.PathLike)):
-        raise TypeError(f"path must be a str or a path, got {type(path).__name__}")
+        raise TypeError(f"path must be a str or os.PathLike (e.g. pathlib.Path), got {type(path).__name__}")
     path = Path(path)
     if not path.parent.is_dir():
         raise ValueError(f"path's folder {path.parent} does not exist")
