@@ -7,7 +7,8 @@ At build time (HTML builders only):
   photographs are written as PNG, and a manifest describes them. All of it goes to a cache folder,
   ``_build/.photograph/<hash>``, keyed by a hash of ``chattn/`` (code and weights) and this file:
   an unchanged package is not exported again. Nothing of it is committed.
-- ``html-page-context``: the manifest is written into the page (no request before the reader acts).
+- ``html-page-context``: the manifest is written into the page (no request before the reader acts);
+  ``env-get-outdated`` makes Sphinx write the page on every build, so the manifest is never stale.
 - ``build-finished``: the networks, the photographs, the page's script and style
   (``book/photograph/*.js|css``) and only the three onnxruntime-web files the page uses
   (``book/photograph/node_modules``, installed by ``npm ci``; see ``scripts/_setup.sh``) are copied
@@ -158,6 +159,11 @@ def inject(app, pagename, templatename, context, doctree) -> None:
     context["body"] = body.replace(PLACEHOLDER, PLACEHOLDER.replace("{}", text))
 
 
+def outdated(app, env, added, changed, removed) -> list[str]:
+    """Write the page on every build: its manifest comes from the networks, not from its source."""
+    return [PAGE] if PAGE in env.found_docs else []
+
+
 def copy(app, exception) -> None:
     if exception is not None or not hasattr(app, "_chattn_photograph"):
         return
@@ -177,6 +183,7 @@ def copy(app, exception) -> None:
 
 def setup(app):
     app.connect("builder-inited", prepare)
+    app.connect("env-get-outdated", outdated)
     app.connect("html-page-context", inject)
     app.connect("build-finished", copy)
     return {"version": "0.1", "parallel_read_safe": True, "parallel_write_safe": True}
