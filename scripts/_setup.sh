@@ -4,8 +4,8 @@
 #   - pip installs requirements.txt, requirements-test.txt and chattn (editable) only when one of
 #     them or pyproject.toml changed since the last run (a hash in .venv/.chattn-setup), or chattn
 #     does not import from this clone;
-#   - defines build_book, build_pdf, ensure_chromium and ensure_pdftotext.
-# MathJax comes from a PyPI package (sphinx-mathjax-offline): no npm step.
+#   - defines build_book, build_pdf, ensure_chromium, ensure_pdftotext and ensure_npm.
+# MathJax comes from a PyPI package (sphinx-mathjax-offline); npm only fetches onnxruntime-web.
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$ROOT/.venv"
@@ -57,7 +57,7 @@ build_pdf() {
     "$VENV/bin/python" "$ROOT/scripts/pdf.py"
 }
 
-# Debian packages the tests use, installed when missing.
+# apt-get install Debian packages (with sudo unless root).
 _apt_install() {
     echo "== apt-get install $*"
     local sudo=""
@@ -67,12 +67,31 @@ _apt_install() {
 }
 
 # Debian's Chromium for the browser tests and the PDF (Playwright's own browser download does not
-# work here).
+# work here), and a CJK font, so that the notation page's Chinese terms print in the PDF and
+# screenshots (a reader's browser has its own fonts).
 ensure_chromium() {
-    [ -x /usr/bin/chromium ] || _apt_install chromium
+    [ -x /usr/bin/chromium ] || _apt_install chromium || return 1
+    fc-list :lang=zh 2>/dev/null | grep -q . || _apt_install fonts-wqy-microhei
 }
 
 # pdftotext (poppler-utils) reads the PDF back in tests/test_pdf.py.
 ensure_pdftotext() {
     command -v pdftotext >/dev/null || _apt_install poppler-utils
+}
+
+# onnxruntime-web for the page "Your photograph" (book/photograph/package.json, pinned with its
+# lock file): Debian's nodejs/npm when missing, then `npm ci` when node_modules is missing or
+# older than the lock file.
+ensure_npm() {
+    local dir="$ROOT/book/photograph"
+    if ! command -v npm >/dev/null; then
+        _apt_install nodejs npm || return 1
+    fi
+    local want
+    want="$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)"
+    if [ "$want" != "$(cat "$dir/node_modules/.chattn-npm" 2>/dev/null)" ]; then
+        echo "== npm ci (book/photograph)"
+        (cd "$dir" && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error) || return 1
+        echo "$want" > "$dir/node_modules/.chattn-npm"
+    fi
 }

@@ -5,6 +5,7 @@
 # http://127.0.0.1:$PORT/ (default 8000) until Ctrl-C. --no-serve only builds.
 set -uo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/_setup.sh" || exit 1
+ensure_npm || { echo "could not install onnxruntime-web (npm ci in book/photograph)"; exit 1; }
 
 build_book || exit 1
 ensure_chromium && build_pdf || exit 1

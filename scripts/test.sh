@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Everything CI checks, from a clean clone:  bash scripts/test.sh
-#   set-up (.venv, requirements, chattn, Debian's chromium and poppler-utils) -> build the book
-#   (-W -n) -> print it to _build/html/chattn-book.pdf -> site summary -> pytest tests/: unit, site,
-#   browser and PDF tests, a live slider in JupyterLab, and every notebook as a Colab reader runs
-#   it (tests/test_colab_like.py: a wheel in fresh venvs with ipywidgets 7.7.1 and 8, live mode).
+#   set-up (.venv, requirements, chattn, Debian's chromium, poppler-utils, onnxruntime-web via npm)
+#   -> build the book (-W -n) -> print it to _build/html/chattn-book.pdf -> site summary -> pytest
+#   tests/: unit, site, browser, page-weight, photograph and PDF tests, a live slider in JupyterLab,
+#   and every notebook as a Colab reader runs it (tests/test_colab_like.py: a wheel in fresh venvs
+#   with ipywidgets 7.7.1 and 8, live mode).
 # Runs every step even after a failure, then exits non-zero if any step failed.
 set -uo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/_setup.sh" || exit 1
 ensure_chromium || { echo "could not install chromium"; exit 1; }
 ensure_pdftotext || { echo "could not install poppler-utils"; exit 1; }
+ensure_npm || { echo "could not install onnxruntime-web (npm ci in book/photograph)"; exit 1; }
 
 failed=()
 step() {

@@ -1,0 +1,451 @@
+// "Your photograph": the book's trained networks on the reader's image, in the browser.
+//
+// The manifest (networks, their outputs, the normalisation of chattn.data) is written into the
+// page at build time by book/_ext/chattn_photograph.py. Nothing is fetched before the reader
+// chooses an image; then onnxruntime-web (the site's own copy, wasm, one thread) and the networks
+// the reader ticks. Results for tests: JSON in #photograph-test-results.
+
+const $ = (id) => document.getElementById(id);
+const BASE = new URL(".", import.meta.url);                 // .../_static/photograph/
+const CHUNK = 64;                                           // patches per inference call
+const PROBES = 3;                                           // patches whose raw gates are exposed for tests
+const CLASS_COLOURS = ["#8c564b", "#2ca02c", "#7f7f7f", "#d62728", "#ff7f0e", "#1f77b4", "#9467bd", "#e377c2"];
+const VIRIDIS = ["#440154", "#482878", "#3e4989", "#31688e", "#26828e", "#1f9e89", "#35b779", "#6ece58", "#b5de2b", "#fde725"];
+const RDBU_R = ["#053061", "#2166ac", "#4393c3", "#92c5de", "#d1e5f0", "#f7f7f7", "#fddbc7", "#f4a582", "#d6604d", "#b2182b", "#67001f"];
+
+const manifest = JSON.parse($("photograph-manifest").textContent);
+const state = {
+  image: null,        // {name, bitmap, width, height, sourceWidth, sourceHeight, rows, cols, x}
+  results: {},        // key -> {logits, pred, gates, probes, ms, patches} for the current image
+  selected: -1,       // patch index whose gates are shown; -1: mean over patches
+  token: 0,           // increases with every new image or run: a stale run stops
+  ort: null,
+  sessions: {},
+  failed: {},         // key -> message of a network that could not be loaded
+};
+
+// ---------------------------------------------------------------- messages and progress
+function message(text) {
+  const el = $("photograph-message");
+  el.textContent = text || "";
+  el.hidden = !text;
+}
+function status(text, fraction) {
+  $("photograph-status").textContent = text || "";
+  const bar = $("photograph-progress");
+  bar.hidden = fraction === undefined;
+  if (fraction === null) bar.removeAttribute("value");       // indeterminate
+  else if (fraction !== undefined) bar.value = fraction;
+}
+function setState(s) { $("photograph").dataset.state = s; }
+const mb = (bytes) => (bytes / 1e6).toFixed(bytes < 1e6 ? 2 : 1) + " MB";
+const tick = () => new Promise((r) => setTimeout(r, 0));
+
+// ---------------------------------------------------------------- colour scales
+function hex(c) { return [1, 3, 5].map((i) => parseInt(c.slice(i, i + 2), 16)); }
+function ramp(stops, t) {
+  t = Math.min(1, Math.max(0, Number.isFinite(t) ? t : 0)) * (stops.length - 1);
+  const i = Math.min(stops.length - 2, Math.floor(t)), f = t - i;
+  const a = hex(stops[i]), b = hex(stops[i + 1]);
+  return `rgb(${a.map((v, j) => Math.round(v + f * (b[j] - v))).join(",")})`;
+}
+// The chapters' scales: viridis on [0, 1] for sigmoid gates; red-blue centred on 1 for factors around 1.
+function scaleFor(lo, hi) {
+  if (lo >= 0 && hi <= 1) return { name: "viridis, 0 to 1", colour: (v) => ramp(VIRIDIS, v), lo: 0, hi: 1 };
+  const lim = Math.max(Math.abs(lo - 1), Math.abs(hi - 1), 1e-6);
+  return { name: `red-blue, ${(1 - lim).toFixed(2)} to ${(1 + lim).toFixed(2)}`, colour: (v) => ramp(RDBU_R, (v - 1 + lim) / (2 * lim)), lo: 1 - lim, hi: 1 + lim };
+}
+
+// ---------------------------------------------------------------- the image -> patches
+async function readImage(blob, name) {
+  let bitmap;
+  try {
+    bitmap = await createImageBitmap(blob, { colorSpaceConversion: "none", premultiplyAlpha: "none" });
+  } catch (e) {
+    throw new Error(`“${name}” is not an image this browser can read (${blob.type || "unknown type"}). Choose a PNG, JPEG, GIF, WebP or BMP file.`);
+  }
+  const p = manifest.patch, sw = bitmap.width, sh = bitmap.height;
+  if (sw < p || sh < p) {
+    bitmap.close();
+    throw new Error(`“${name}” is ${sw}×${sh} pixels: smaller than one ${p}×${p} patch. Choose an image at least ${p} pixels wide and high.`);
+  }
+  let note = "";
+  if (Math.max(sw, sh) > manifest.max_side) {
+    const s = manifest.max_side / Math.max(sw, sh);
+    const w = Math.max(1, Math.round(sw * s)), h = Math.max(1, Math.round(sh * s));
+    if (w < p || h < p) {
+      bitmap.close();
+      throw new Error(`“${name}” is ${sw}×${sh} pixels; scaled down to ${manifest.max_side} pixels on its longer side it would be ${w}×${h}, thinner than one ${p}×${p} patch.`);
+    }
+    const small = await createImageBitmap(bitmap, { resizeWidth: w, resizeHeight: h, resizeQuality: "high", colorSpaceConversion: "none", premultiplyAlpha: "none" });
+    bitmap.close();
+    bitmap = small;
+    note = `“${name}” is ${sw}×${sh} pixels, larger than the limit of ${manifest.max_side} on the longer side: scaled down to ${w}×${h}.`;
+  }
+  const w = bitmap.width, h = bitmap.height;
+  const canvas = document.createElement("canvas");
+  canvas.width = w; canvas.height = h;
+  const ctx = canvas.getContext("2d", { willReadFrequently: true });
+  ctx.drawImage(bitmap, 0, 0);
+  const rgba = ctx.getImageData(0, 0, w, h).data;
+  const rows = Math.floor(h / p), cols = Math.floor(w / p), n = rows * cols, pp = p * p;
+  const x = new Float32Array(n * 3 * pp);                   // (N, 3, p, p), row-major patches
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) {
+    const base = (r * cols + c) * 3 * pp;
+    for (let i = 0; i < p; i++) for (let j = 0; j < p; j++) {
+      const src = ((r * p + i) * w + c * p + j) * 4;
+      for (let k = 0; k < 3; k++) {
+        x[base + k * pp + i * p + j] = (Math.fround(rgba[src + k] / 255) - manifest.mean[k]) / manifest.std[k];
+      }
+    }
+  }
+  return { name, bitmap, width: w, height: h, sourceWidth: sw, sourceHeight: sh, rows, cols, x, note };
+}
+
+// ---------------------------------------------------------------- runtime and networks
+async function runtime() {
+  if (state.ort) return state.ort;
+  status(`Loading the runtime, onnxruntime-web ${manifest.ort.version} (${mb(manifest.ort.files["ort-wasm-simd-threaded.wasm"])}, once)…`, null);
+  let ort;
+  try {
+    ort = await import(new URL("ort/ort.wasm.min.mjs", BASE).href);
+    ort.env.wasm.wasmPaths = new URL("ort/", BASE).href;    // the site's own copy, never a CDN
+    ort.env.wasm.numThreads = 1;
+    ort.env.wasm.proxy = false;
+    ort.env.logLevel = "error";
+  } catch (e) {
+    throw new Error(`The runtime (onnxruntime-web) could not be loaded: ${e.message}`);
+  }
+  state.ort = ort;
+  return ort;
+}
+
+async function fetchBytes(url, total, label) {
+  const response = await fetch(url);
+  if (!response.ok) throw new Error(`HTTP ${response.status}`);
+  const reader = response.body.getReader();
+  const parts = []; let got = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    parts.push(value); got += value.length;
+    status(`Loading ${label} (${mb(got)} of ${mb(total)})…`, total ? Math.min(1, got / total) : null);
+  }
+  const out = new Uint8Array(got); let at = 0;
+  for (const part of parts) { out.set(part, at); at += part.length; }
+  return out;
+}
+
+async function session(net) {
+  if (state.sessions[net.key]) return state.sessions[net.key];
+  const ort = await runtime();
+  let bytes;
+  try {
+    bytes = await fetchBytes(new URL(net.file, BASE).href, net.bytes, `the ${net.label} network`);
+  } catch (e) {
+    throw new Error(`The ${net.label} network (${net.file}) could not be downloaded (${e.message}).`);
+  }
+  status(`Loading the ${net.label} network into the runtime…`, null);
+  try {
+    const s = await ort.InferenceSession.create(bytes, { executionProviders: ["wasm"], graphOptimizationLevel: "all" });
+    state.sessions[net.key] = s;
+    return s;
+  } catch (e) {
+    throw new Error(`The ${net.label} network (${net.file}) could not be loaded by the runtime (${e.message || e}).`);
+  }
+}
+
+async function runNetwork(net, image, token) {
+  const ort = await runtime();
+  const s = await session(net);
+  const p = manifest.patch, n = image.rows * image.cols, k = manifest.classes.length, stride = 3 * p * p;
+  const gates = net.outputs.slice(1).map((o) => ({ name: o.name, c: o.shape[0], hw: o.shape[1] * o.shape[2], h: o.shape[1], w: o.shape[2] }));
+  for (const g of gates) { g.vec = new Float32Array(n * g.c); if (g.hw > 1) g.map = new Float32Array(n * g.hw); }
+  const logits = new Float32Array(n * k);
+  const probeIdx = probeIndices(n), probes = {};
+  const t0 = performance.now();
+  for (let start = 0; start < n; start += CHUNK) {
+    if (token !== state.token) return null;
+    const m = Math.min(CHUNK, n - start);
+    const input = new ort.Tensor("float32", image.x.subarray(start * stride, (start + m) * stride), [m, 3, p, p]);
+    const out = await s.run({ x: input });
+    logits.set(out.logits.data, start * k);
+    for (const g of gates) {
+      const d = out[g.name].data;
+      for (let b = 0; b < m; b++) {
+        for (let c = 0; c < g.c; c++) {
+          let sum = 0;
+          for (let q = 0; q < g.hw; q++) sum += d[(b * g.c + c) * g.hw + q];
+          g.vec[(start + b) * g.c + c] = sum / g.hw;
+        }
+        if (g.map) for (let q = 0; q < g.hw; q++) {
+          let sum = 0;
+          for (let c = 0; c < g.c; c++) sum += d[(b * g.c + c) * g.hw + q];
+          g.map[(start + b) * g.hw + q] = sum / g.c;
+        }
+        const pi = probeIdx.indexOf(start + b);
+        if (pi >= 0) (probes[g.name] ??= [])[pi] = Array.from(d.subarray(b * g.c * g.hw, (b + 1) * g.c * g.hw));
+      }
+    }
+    for (const t of Object.values(out)) t.dispose?.();
+    status(`Running ${net.label}: ${Math.min(start + m, n)} of ${n} patches`, (start + m) / n);
+    await tick();
+  }
+  const ms = performance.now() - t0;
+  const pred = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    let best = 0;
+    for (let j = 1; j < k; j++) if (logits[i * k + j] > logits[i * k + best]) best = j;
+    pred[i] = best;
+  }
+  let lo = Infinity, hi = -Infinity;
+  for (const g of gates) for (const v of g.vec) { lo = Math.min(lo, v); hi = Math.max(hi, v); }
+  return { logits, pred, gates, probes, probeIdx, ms, patches: n, scale: scaleFor(lo, hi) };
+}
+
+function probeIndices(n) { return [...new Set([0, Math.floor(n / 2), n - 1])].slice(0, PROBES); }
+
+// ---------------------------------------------------------------- what the reader picked
+function selectedNetworks() {
+  return manifest.networks.filter((net) => $(`photograph-net-${net.key}`)?.checked);
+}
+
+async function run() {
+  const image = state.image;
+  if (!image) return;
+  const token = ++state.token;
+  const nets = selectedNetworks().filter((net) => !state.results[net.key] && !state.failed[net.key]);
+  if (!nets.length) { render(); return; }
+  setState("running");
+  const problems = [];
+  for (const net of nets) {
+    try {
+      const r = await runNetwork(net, image, token);
+      if (r === null) return;                                   // a newer image or run took over
+      state.results[net.key] = r;
+    } catch (e) {
+      state.failed[net.key] = e.message;
+      problems.push(e.message);
+      if (!state.ort) break;                                    // without the runtime nothing runs
+    }
+    render();
+    await tick();
+  }
+  if (token !== state.token) return;
+  const done = Object.keys(state.results).length;
+  status(done ? `${done} network${done > 1 ? "s" : ""} ran on ${image.rows * image.cols} patches of “${image.name}”.` : "");
+  message([image.note, ...problems].filter(Boolean).join(" "));
+  setState(problems.length ? "error" : "done");
+  render();
+}
+
+async function useImage(blob, name) {
+  state.token++;
+  state.image = null; state.results = {}; state.selected = -1; state.failed = {};
+  render();
+  message(""); setState("reading");
+  status(`Reading “${name}”…`, null);
+  try {
+    state.image = await readImage(blob, name);
+  } catch (e) {
+    status("");
+    message(e.message);
+    setState("error");
+    return;
+  }
+  message(state.image.note);
+  await run();
+}
+
+// ---------------------------------------------------------------- drawing
+function el(tag, attrs = {}, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) if (k === "class") e.className = v; else e.setAttribute(k, v);
+  for (const c of children) e.append(c);
+  return e;
+}
+
+function drawMap(net, r, image) {
+  const p = manifest.patch, width = Math.min(320, image.cols * p), s = width / (image.cols * p);
+  const canvas = el("canvas", { width: Math.round(image.cols * p * s), height: Math.round(image.rows * p * s), class: "photograph-map", title: "Click a patch to see its gates" });
+  const ctx = canvas.getContext("2d");
+  ctx.drawImage(image.bitmap, 0, 0, image.cols * p, image.rows * p, 0, 0, canvas.width, canvas.height);
+  ctx.globalAlpha = 0.45;
+  for (let i = 0; i < r.patches; i++) {
+    ctx.fillStyle = CLASS_COLOURS[r.pred[i]];
+    ctx.fillRect((i % image.cols) * p * s, Math.floor(i / image.cols) * p * s, p * s, p * s);
+  }
+  ctx.globalAlpha = 1;
+  if (state.selected >= 0) {
+    ctx.strokeStyle = "#fff"; ctx.lineWidth = 2;
+    ctx.strokeRect((state.selected % image.cols) * p * s, Math.floor(state.selected / image.cols) * p * s, p * s, p * s);
+  }
+  canvas.addEventListener("click", (ev) => {
+    const box = canvas.getBoundingClientRect();
+    const col = Math.floor((ev.clientX - box.left) / box.width * image.cols), row = Math.floor((ev.clientY - box.top) / box.height * image.rows);
+    const i = row * image.cols + col;
+    state.selected = state.selected === i ? -1 : i;
+    render();
+  });
+  return canvas;
+}
+
+function strip(values, scale, cells) {
+  const w = Math.max(2, Math.floor(256 / cells));
+  const canvas = el("canvas", { width: w * cells, height: 12, class: "photograph-strip" });
+  const ctx = canvas.getContext("2d");
+  values.forEach((v, c) => { ctx.fillStyle = scale.colour(v); ctx.fillRect(c * w, 0, w, 12); });
+  return canvas;
+}
+
+function spatial(values, h, w, scale) {
+  const cell = Math.max(1, Math.floor(32 / w)), canvas = el("canvas", { width: w * cell, height: h * cell, class: "photograph-spatial", title: "mean over channels" });
+  const ctx = canvas.getContext("2d");
+  values.forEach((v, q) => { ctx.fillStyle = scale.colour(v); ctx.fillRect((q % w) * cell, Math.floor(q / w) * cell, cell, cell); });
+  return canvas;
+}
+
+function meanRows(arr, n, width, row) {
+  if (row >= 0) return Array.from(arr.subarray(row * width, (row + 1) * width));
+  const out = new Array(width).fill(0);
+  for (let i = 0; i < n; i++) for (let j = 0; j < width; j++) out[j] += arr[i * width + j] / n;
+  return out;
+}
+
+function sweepLine(net) {
+  const group = manifest.networks.filter((o) => o.attn === net.attn);
+  const letters = Object.keys(net.swept);
+  if (!letters.length) return "";
+  const shown = letters.map((l) => `${l} = ${[...new Set(net.swept[l])].join(", ")}${new Set(net.swept[l]).size > 1 ? " (by stage)" : ""}`).join("; ");
+  if (group.length < 2) return `${shown}. Only this network is trained and shipped for ${net.label}: no other ${letters.join(" / ")} to choose.`;
+  return `${shown}; trained: ${group.map((o) => JSON.stringify(o.options)).join(", ")}`;
+}
+
+function sweepControl(net) {
+  const group = manifest.networks.filter((o) => o.attn === net.attn);
+  const select = el("select", { "aria-label": `${net.label}: trained r / k`, class: "photograph-sweep" });
+  for (const o of group) {
+    const opt = el("option", { value: o.key }, Object.entries(o.swept).map(([l, v]) => `${l} = ${[...new Set(v)].join(", ")}`).join("; ") || "default");
+    if (o.key === net.key) opt.selected = true;
+    select.append(opt);
+  }
+  select.disabled = group.length < 2;
+  select.addEventListener("change", () => {
+    $(`photograph-net-${net.key}`).checked = false;
+    $(`photograph-net-${select.value}`).checked = true;
+    run();
+  });
+  return el("div", { class: "photograph-sweepline" }, select, " ", sweepLine(net));
+}
+
+function panel(net) {
+  const image = state.image, r = state.results[net.key];
+  const box = el("section", { class: "photograph-panel", "data-network": net.key });
+  box.append(el("h3", {}, net.label));
+  const acc = net.test_accuracy == null ? "" : `${(100 * net.test_accuracy).toFixed(1)}% right on held-out patches of the book's photographs. `;
+  box.append(el("p", { class: "photograph-small" }, acc));
+  if (Object.keys(net.swept).length) box.append(sweepControl(net));
+  if (state.failed[net.key]) { box.append(el("p", { class: "photograph-message" }, state.failed[net.key])); return box; }
+  if (!r) { box.append(el("p", { class: "photograph-small" }, "Waiting…")); return box; }
+  box.append(drawMap(net, r, image));
+  const counts = new Array(manifest.classes.length).fill(0);
+  r.pred.forEach((c) => counts[c]++);
+  const top = counts.map((c, i) => [c, i]).sort((a, b) => b[0] - a[0]).slice(0, 2).filter(([c]) => c > 0);
+  box.append(el("p", { class: "photograph-small" }, `${r.patches} patches in ${(r.ms / 1000).toFixed(2)} s. Most look like ` +
+    top.map(([c, i]) => `${manifest.classes[i]} (${Math.round(100 * c / r.patches)}%)`).join(" and ") + "."));
+  if (state.selected >= 0 && state.selected < r.patches) {
+    const i = state.selected, k = manifest.classes.length;
+    const probs = softmax(Array.from(r.logits.subarray(i * k, (i + 1) * k)));
+    box.append(el("p", { class: "photograph-small" }, `Patch ${i} (row ${Math.floor(i / image.cols)}, column ${i % image.cols}): ${manifest.classes[r.pred[i]]}, p = ${probs[r.pred[i]].toFixed(2)}.`));
+  }
+  if (!r.gates.length) { box.append(el("p", { class: "photograph-small" }, "No attention module: no gates.")); return box; }
+  const where = state.selected >= 0 ? `patch ${state.selected}` : "mean over all patches";
+  box.append(el("p", { class: "photograph-small" }, `Gates s, ${where}; colour scale ${r.scale.name}:`));
+  const table = el("div", { class: "photograph-gates" });
+  for (const g of r.gates) {
+    const row = el("div", { class: "photograph-gate", "data-gate": g.name });
+    const vec = meanRows(g.vec, r.patches, g.c, state.selected);
+    row.append(el("span", { class: "photograph-gatename", title: g.name }, g.name.replace(/^gate\./, "")), strip(vec, r.scale, g.c));
+    if (g.map) row.append(spatial(meanRows(g.map, r.patches, g.hw, state.selected), g.h, g.w, r.scale));
+    row.append(el("span", { class: "photograph-small" }, `${g.c} ch, ${Math.min(...vec).toFixed(2)}–${Math.max(...vec).toFixed(2)}`));
+    table.append(row);
+  }
+  box.append(table);
+  return box;
+}
+
+function softmax(v) { const m = Math.max(...v), e = v.map((x) => Math.exp(x - m)), s = e.reduce((a, b) => a + b); return e.map((x) => x / s); }
+
+function render() {
+  const out = $("photograph-results");
+  out.replaceChildren();
+  $("photograph-legend").hidden = !Object.keys(state.results).length;
+  if (state.image) for (const net of manifest.networks) if ($(`photograph-net-${net.key}`).checked) out.append(panel(net));
+  exposeForTests();
+}
+
+function exposeForTests() {
+  const image = state.image;
+  const data = { state: $("photograph").dataset.state, image: null, networks: {}, failed: state.failed };
+  if (image) {
+    data.image = { name: image.name, width: image.width, height: image.height, source_width: image.sourceWidth,
+      source_height: image.sourceHeight, rows: image.rows, cols: image.cols };
+    for (const [key, r] of Object.entries(state.results)) {
+      data.networks[key] = { logits: Array.from(r.logits), probe_indices: r.probeIdx, probe_gates: r.probes, ms: r.ms, patches: r.patches };
+    }
+  }
+  $("photograph-test-results").textContent = JSON.stringify(data);
+}
+
+// ---------------------------------------------------------------- set-up
+function init() {
+  $("photograph-needs-server").hidden = true;
+  $("photograph-app").hidden = false;
+  const params = new URLSearchParams(location.search);
+  const wanted = (params.get("module") || "").toLowerCase();
+  const known = manifest.networks.map((n) => n.attn);
+  if (wanted && !known.includes(wanted)) message(`There is no network for module=${wanted}; the modules are ${known.join(", ")}.`);
+  const pick = known.includes(wanted) ? wanted : "se";
+  const shownAttn = new Set();
+  for (const net of manifest.networks) {
+    if (shownAttn.has(net.attn)) continue;                      // one box per module; the r / k control picks within it
+    shownAttn.add(net.attn);
+    const box = el("input", { type: "checkbox", id: `photograph-net-${net.key}`, value: net.key });
+    box.checked = net.attn === pick || net.attn === "none";
+    box.addEventListener("change", () => { render(); run(); });
+    $("photograph-network-boxes").append(el("label", { class: "photograph-netlabel" }, box, ` ${net.label} `, el("span", { class: "photograph-small" }, `(${mb(net.bytes)})`)));
+  }
+  for (const net of manifest.networks) if (!$(`photograph-net-${net.key}`)) {   // sweep networks: hidden boxes the control ticks
+    const box = el("input", { type: "checkbox", id: `photograph-net-${net.key}`, value: net.key, hidden: "" });
+    $("photograph-network-boxes").append(box);
+  }
+  const setAll = (on) => { for (const net of manifest.networks) { const b = $(`photograph-net-${net.key}`); if (!b.hidden) b.checked = on; } render(); run(); };
+  $("photograph-all").addEventListener("click", () => setAll(true));
+  $("photograph-none").addEventListener("click", () => setAll(false));
+  $("photograph-legend").append(...manifest.classes.map((c, i) => el("span", { class: "photograph-class" }, el("i", { style: `background:${CLASS_COLOURS[i]}` }), ` ${c}`)));
+  for (const photo of manifest.photos) {
+    const b = el("button", { type: "button", "data-photo": photo.name }, photo.name);
+    b.addEventListener("click", async () => {
+      try {
+        status(`Loading the photograph ${photo.name} (${mb(photo.bytes)})…`, null);
+        const bytes = await fetchBytes(new URL(photo.file, BASE).href, photo.bytes, `the photograph ${photo.name}`);
+        await useImage(new Blob([bytes], { type: "image/png" }), photo.name);
+      } catch (e) { message(`The photograph ${photo.name} could not be loaded (${e.message}).`); status(""); setState("error"); }
+    });
+    $("photograph-photo-buttons").append(b, " ");
+  }
+  const file = $("photograph-file"), drop = $("photograph-drop");
+  file.addEventListener("change", () => { if (file.files[0]) useImage(file.files[0], file.files[0].name); });
+  drop.addEventListener("dragover", (e) => { e.preventDefault(); drop.classList.add("photograph-over"); });
+  drop.addEventListener("dragleave", () => drop.classList.remove("photograph-over"));
+  drop.addEventListener("drop", (e) => {
+    e.preventDefault(); drop.classList.remove("photograph-over");
+    const f = e.dataTransfer.files[0];
+    if (f) useImage(f, f.name); else message("Nothing to read was dropped: drop an image file.");
+  });
+  window.addEventListener("unhandledrejection", (e) => { e.preventDefault(); message(`Something went wrong: ${e.reason?.message || e.reason}`); setState("error"); });
+  setState("idle");
+  exposeForTests();
+}
+
+init();

@@ -1,0 +1,271 @@
+r"""Export a network of :mod:`chattn.models` to ONNX with every attention gate as a named output.
+
+A network with attention modules computes, in each of them, a gate :math:`s = F(X; \theta)` and
+scales :math:`Y = s \cdot X`. :func:`to_onnx` writes a graph whose outputs are the logits and,
+for every call of an attention module in forward order, its gate :math:`s`:
+
+.. code-block:: text
+
+    input   "x"          (N, 3, S, S)   float32, normalised patches (chattn.data.normalize)
+    output  "logits"     (N, K)
+    output  "gate.<where>"  (N, C, 1, 1), or (N, C, H, W) for a gate that varies over space
+
+``<where>`` names the call (:func:`gates` gives the same names): for a
+:class:`~chattn.models.SmallResNet` ``s1b0`` is stage 1, block 0 (``s1b0.conv1`` for GCT's gate
+before that block's ``conv1``, ``stem`` for GCT's gate before the stem); for any other network it
+is the module's qualified name, with ``#k`` for the k-th call of a module called more than once
+(DIA's shared module). The batch ``N`` is dynamic.
+
+The gate is ``module.attention(input)`` of every top-level :class:`~chattn.base.ChannelAttention`
+(one not inside another) on the module's input, as :func:`chattn.pretrained.gate_statistics`
+computes it: the very tensor that scales ``X`` when the module's forward is ``x * attention(x)``,
+computed once more from the input for a module with its own forward (EncNet, DIA).
+
+:func:`image_patches` cuts a photograph into the networks' input patches (the grid of
+``patch x patch`` tiles from the top-left corner, normalised as :mod:`chattn.data` normalises).
+
+Example::
+
+    >>> from chattn import pretrained, export
+    >>> net = pretrained.load("se")
+    >>> names = export.to_onnx(net, "se.onnx")          # doctest: +SKIP
+    >>> names[:3]                                        # doctest: +SKIP
+    ['logits', 'gate.s1b0', 'gate.s1b1']
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from . import _validate
+from .base import ChannelAttention
+
+__all__ = ["to_onnx", "gates", "gate_names", "image_patches", "OPSET"]
+
+#: The ONNX opset of :func:`to_onnx` (onnxruntime-web 1.30 runs it).
+OPSET = 18
+
+
+def _attention_modules(model: nn.Module) -> tuple[dict[nn.Module, str], set[nn.Module]]:
+    """Top-level ChannelAttention modules (none inside another) -> a readable place name; and the
+    modules shared by the blocks of a stage (DIA), whose k-th call is block k."""
+    found: dict[nn.Module, str] = {}
+    for name, m in model.named_modules(remove_duplicate=True):
+        if isinstance(m, ChannelAttention) and not any(name.startswith(n + ".") for n in found.values()):
+            found[m] = name
+    places, shared = {}, set()
+    from .models.small import SmallResNet       # the small net names its gates by stage and block
+    if isinstance(model, SmallResNet):
+        if model.stem_attn is not None:
+            places[model.stem_attn] = "stem"
+        for stage, block, attn in model.blocks():
+            if isinstance(attn, nn.ModuleDict):
+                places.update({m: f"s{stage}b{block.index}.{key}" for key, m in attn.items()})
+            elif attn is not None and not block.shared:
+                places[attn] = f"s{stage}b{block.index}"
+            elif attn is not None:
+                places[attn] = f"s{stage}b"     # shared per stage (DIA): call k is block k
+                shared.add(attn)
+    return {m: places.get(m, name) for m, name in found.items()}, shared
+
+
+@contextlib.contextmanager
+def _recording(model: nn.Module):
+    """Within the block, every call of an attention module appends ``(place, gate)`` to the list."""
+    record: list[tuple[str, torch.Tensor]] = []
+    calls: dict[nn.Module, int] = {}
+    places, shared = _attention_modules(model)
+
+    def keep(module, gate):
+        k = calls[module] = calls.get(module, -1) + 1
+        place = places[module]
+        if module in shared:
+            place = f"{place}{k}"
+        elif k:
+            place = f"{place}#{k}"
+        record.append((place, gate))
+        return gate
+
+    def recording(module, attention):
+        return lambda *args: keep(module, attention(*args))
+
+    def hook(module, args, out):                 # returns None: the module's output is unchanged
+        keep(module, module.attention(*args))
+
+    handles, patched = [], []
+    for m in places:
+        if type(m).forward is ChannelAttention.forward:      # Y = s · X: keep the s it computes
+            m.attention = recording(m, m.attention)
+            patched.append(m)
+        else:                                                 # its own forward (EncNet, DIA): s again
+            handles.append(m.register_forward_hook(hook))
+    try:
+        yield record
+    finally:
+        for h in handles:
+            h.remove()
+        for m in patched:
+            del m.attention
+
+
+class _WithGates(nn.Module):
+    """``forward(x) -> (logits, gate_1, ..., gate_n)`` of a network, for export."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor):
+        with _recording(self.model) as record:
+            logits = self.model(x)
+        return (logits, *[g for _, g in record])
+
+
+def _check_model(model) -> nn.Module:
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module (a network of chattn.models), got {type(model).__name__}")
+    if not any(True for _ in model.parameters()):
+        raise ValueError("model has no parameters: nothing to export")
+    return model
+
+
+def _example(model: nn.Module, example) -> torch.Tensor:
+    if example is None:
+        size = getattr(model, "input_size", None)
+        if size is None:
+            raise ValueError(f"{type(model).__name__} has no input_size: pass example=, a (N, 3, H, W) tensor")
+        example = torch.randn(2, 3, size, size, generator=torch.Generator().manual_seed(0))
+    _validate.feature_map(example, 3, name="example")
+    if example.shape[0] < 2:
+        raise ValueError(f"example must have a batch of at least 2 (the exported batch is dynamic), "
+                         f"got shape {tuple(example.shape)}")
+    return example.float()
+
+
+@torch.no_grad()
+def gates(model: nn.Module, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    r"""Run ``model`` on ``x`` (its mode unchanged) and return ``{"logits": ..., "gate.<where>": s, ...}``
+    in forward order: the values :func:`to_onnx`'s outputs hold.
+
+    Shape: ``x (N, 3, S, S)`` -> logits ``(N, K)``, each gate ``(N, C, 1, 1)`` or ``(N, C, H, W)``.
+
+    Example::
+
+        >>> from chattn.models import small_resnet
+        >>> out = gates(small_resnet("se").eval(), torch.randn(2, 3, 32, 32))
+        >>> list(out)[:3], tuple(out["gate.s3b1"].shape)
+        (['logits', 'gate.s1b0', 'gate.s1b1'], (2, 128, 1, 1))
+    """
+    _check_model(model)
+    _validate.feature_map(x, 3)
+    with _recording(model) as record:
+        logits = model(x)
+    return {"logits": logits, **{f"gate.{p}": g for p, g in record}}
+
+
+def gate_names(model: nn.Module, example: torch.Tensor | None = None) -> list[str]:
+    """Output names of :func:`to_onnx` for ``model``: ``['logits', 'gate.<where>', ...]``."""
+    was = model.training
+    try:
+        return list(gates(_check_model(model).eval(), _example(model, example)))
+    finally:
+        model.train(was)
+
+
+def to_onnx(model: nn.Module, path: str | Path, example: torch.Tensor | None = None,
+            opset: int = OPSET) -> list[str]:
+    r"""Write ``model`` (in eval mode; its mode is restored) to the ONNX file ``path``, with the logits
+    and every attention gate as named outputs (see the module docstring), and return the output names.
+
+    Exported with ``torch.onnx.export(..., dynamo=True)``; the batch dimension is dynamic, the
+    spatial size is that of ``example``.
+
+    Args:
+        model: a network of :mod:`chattn.models` (any ``nn.Module`` whose forward maps
+            ``(N, 3, H, W)`` to logits; gates are found as :class:`~chattn.base.ChannelAttention` modules).
+        path: the ``.onnx`` file to write; its folder must exist.
+        example: an input ``(N >= 2, 3, H, W)``; default ``(2, 3, S, S)`` with ``S = model.input_size``.
+        opset: ONNX opset, default :data:`OPSET` (18).
+
+    Returns:
+        The output names, ``['logits', 'gate.<where>', ...]``.
+
+    Example::
+
+        >>> from chattn.models import small_resnet
+        >>> to_onnx(small_resnet("eca"), "eca.onnx")[:2]        # doctest: +SKIP
+        ['logits', 'gate.s1b0']
+    """
+    _check_model(model)
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a str or os.PathLike (e.g. pathlib.Path), got {type(path).__name__}")
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise ValueError(f"path's folder {path.parent} does not exist")
+    opset = _validate.positive_int(opset, "opset", minimum=OPSET)
+    example = _example(model, example)
+    names = gate_names(model, example)
+    was = model.training
+    model.eval()
+    quiet = logging.getLogger("torch.onnx")             # "torchvision is not installed" notes
+    level = quiet.level
+    try:
+        quiet.setLevel(logging.ERROR)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # torch's own deprecations inside export
+            batch = torch.export.Dim("batch", min=1)
+            program = torch.onnx.export(_WithGates(model).eval(), (example,), dynamo=True, opset_version=opset,
+                                        input_names=["x"], output_names=names,
+                                        dynamic_shapes=({0: batch},), verbose=False)
+        program.save(str(path))
+    finally:
+        quiet.setLevel(level)
+        model.train(was)
+    return names
+
+
+def image_patches(image, patch: int = 32) -> tuple[torch.Tensor, tuple[int, int]]:
+    r"""Cut an image into the networks' input: the ``rows x cols`` grid of ``patch x patch`` tiles
+    from the top-left corner (the remainder on the right and bottom is dropped), in row order,
+    as :mod:`chattn.data` prepares its patches: ``uint8 / 255``, grey repeated to RGB, alpha
+    dropped, then :func:`chattn.data.normalize`.
+
+    Args:
+        image: a ``uint8`` array ``(H, W)``, ``(H, W, 3)`` or ``(H, W, 4)`` with ``H, W >= patch``.
+        patch: side of the square patches, 32.
+
+    Returns:
+        ``x``: float32 ``(rows · cols, 3, patch, patch)``;  ``(rows, cols)`` with
+        ``rows = ⌊H / patch⌋``, ``cols = ⌊W / patch⌋``.
+
+    Example::
+
+        >>> x, grid = image_patches(np.zeros((70, 100, 3), np.uint8))
+        >>> tuple(x.shape), grid
+        ((6, 3, 32, 32), (2, 3))
+    """
+    from .data import normalize
+
+    patch = _validate.positive_int(patch, "patch")
+    if not isinstance(image, np.ndarray) or image.dtype != np.uint8:
+        raise TypeError(f"image must be a uint8 numpy array, got {type(image).__name__}"
+                        f"{'' if not isinstance(image, np.ndarray) else ' of dtype ' + str(image.dtype)}")
+    if image.ndim == 2:
+        image = np.repeat(image[:, :, None], 3, axis=2)              # grey -> RGB
+    if image.ndim != 3 or image.shape[2] not in (3, 4):
+        raise ValueError(f"image must have shape (H, W), (H, W, 3) or (H, W, 4), got {image.shape}")
+    h, w = image.shape[:2]
+    if h < patch or w < patch:
+        raise ValueError(f"image is {h}x{w} pixels, smaller than one {patch}x{patch} patch")
+    rows, cols = h // patch, w // patch
+    t = torch.from_numpy(np.ascontiguousarray(image[:rows * patch, :cols * patch, :3])).float().div_(255.0)
+    t = t.permute(2, 0, 1)                                                # (3, rows·p, cols·p)
+    x = t.reshape(3, rows, patch, cols, patch).permute(1, 3, 0, 2, 4).reshape(-1, 3, patch, patch)
+    return normalize(x.contiguous()), (rows, cols)

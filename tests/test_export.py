@@ -1,0 +1,154 @@
+"""chattn.export: every shipped network in ONNX, run by onnxruntime, equals torch (logits and gates).
+
+The networks come from the book build's cache (``_build/.photograph/<hash>``, written by
+``book/_ext/chattn_photograph.py`` from the same package) when it is current, else they are
+exported here. Inputs: patches of the test regions of the book's photographs.
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from chattn import data, export, pretrained
+from chattn.models import small_resnet
+
+ROOT = Path(__file__).resolve().parents[1]
+TOL = 1e-4
+
+
+def _extension():
+    spec = importlib.util.spec_from_file_location("chattn_photograph", ROOT / "book/_ext/chattn_photograph.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def onnx_files(tmp_path_factory):
+    """``{attn: path}`` of every shipped network in ONNX."""
+    cache = ROOT / "_build" / ".photograph" / _extension()._package_hash()
+    if (cache / "manifest.json").is_file():
+        manifest = json.loads((cache / "manifest.json").read_text())
+        return {n["attn"]: cache / n["file"] for n in manifest["networks"]}
+    out = tmp_path_factory.mktemp("onnx")
+    files = {}
+    for attn in pretrained.shipped():
+        export.to_onnx(pretrained.load(attn), out / f"{attn}.onnx")
+        files[attn] = out / f"{attn}.onnx"
+    return files
+
+
+def test_every_shipped_network_is_exported(onnx_files):
+    assert sorted(onnx_files) == sorted(pretrained.shipped())
+    assert len(onnx_files) == 12
+
+
+@pytest.mark.parametrize("attn", ["none", "se", "enc", "gsop", "fca", "bilinear", "eca", "rcan_ca", "dia", "srm",
+                                  "gct", "soca"])
+def test_onnxruntime_matches_torch(onnx_files, attn):
+    import onnxruntime as ort
+
+    x, _ = data.make_dataset("test", per_class=3)                       # (24, 3, 32, 32), 8 photographs
+    net = pretrained.load(attn)
+    want = export.gates(net, x)
+    session = ort.InferenceSession(str(onnx_files[attn]), providers=["CPUExecutionProvider"])
+    names = [o.name for o in session.get_outputs()]
+    assert names == list(want)                                          # logits, then every gate, in order
+    assert session.get_inputs()[0].name == "x"
+    got = dict(zip(names, session.run(None, {"x": x.numpy()})))
+    for name, w in want.items():
+        assert got[name].shape == tuple(w.shape), name
+        assert np.abs(got[name] - w.numpy()).max() <= TOL, name
+    assert len(names) > 1 or attn == "none"
+    # a dynamic batch: one patch gives the same logits as in the batch of 24
+    one = session.run(["logits"], {"x": x[5:6].numpy()})[0]
+    assert np.abs(one - want["logits"][5:6].numpy()).max() <= TOL
+
+
+def test_gate_names_follow_the_blocks():
+    net = small_resnet("dia").eval()
+    names = export.gate_names(net)
+    assert names == ["logits"] + [f"gate.s{s}b{b}" for s in (1, 2, 3) for b in (0, 1)]
+    gct = export.gate_names(small_resnet("gct").eval())
+    assert gct[:5] == ["logits", "gate.stem", "gate.s1b0.conv1", "gate.s1b0.conv2", "gate.s1b0.conv3"]
+    assert "gate.s2b0.shortcut" in gct
+    assert export.gate_names(small_resnet(None)) == ["logits"]
+
+
+def test_gates_are_what_the_module_computes():
+    net = small_resnet("bilinear").eval()
+    x = torch.randn(3, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+    out = export.gates(net, x)
+    seen = []
+    block = net.stages[1].blocks[0]
+    h = block.bn3.register_forward_hook(lambda m, a, o: seen.append(block.attn.attention(o)))
+    with torch.no_grad():
+        logits = net(x)
+    h.remove()
+    assert torch.equal(out["logits"], logits)
+    assert torch.equal(out["gate.s2b0"], seen[0])
+    assert out["gate.s2b0"].shape == (3, 64, 16, 16)                  # bilinear: a gate over space
+    assert net.training is False
+
+
+def test_to_onnx_bad_input(tmp_path):
+    net = small_resnet("se")
+    with pytest.raises(TypeError, match="model"):
+        export.to_onnx("se", tmp_path / "a.onnx")
+    with pytest.raises(TypeError, match="path"):
+        export.to_onnx(net, 3)
+    with pytest.raises(ValueError, match="path"):
+        export.to_onnx(net, tmp_path / "missing" / "a.onnx")
+    with pytest.raises(ValueError, match="example"):
+        export.to_onnx(net, tmp_path / "a.onnx", example=torch.randn(1, 3, 32, 32))
+    with pytest.raises(ValueError, match="example"):
+        export.to_onnx(net, tmp_path / "a.onnx", example=torch.randn(2, 1, 32, 32))
+    with pytest.raises(ValueError, match="opset"):
+        export.to_onnx(net, tmp_path / "a.onnx", opset=11)
+    with pytest.raises(ValueError, match="parameters"):
+        export.to_onnx(torch.nn.Identity(), tmp_path / "a.onnx")
+    assert not (tmp_path / "a.onnx").exists()
+
+
+def test_image_patches_cut_as_chattn_data():
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 256, (70, 100, 3), dtype=np.uint8)
+    x, grid = export.image_patches(img)
+    assert grid == (2, 3) and x.shape == (6, 3, 32, 32) and x.dtype == torch.float32
+    t = torch.from_numpy(img).permute(2, 0, 1).float() / 255
+    assert torch.allclose(x[4], data.normalize(t[:, 32:64, 32:64]), atol=1e-6)   # row 1, column 1
+    assert torch.allclose(x[2], data.normalize(t[:, 0:32, 64:96]), atol=1e-6)    # row 0, column 2
+    grey, _ = export.image_patches(img[:, :, 0])
+    assert torch.allclose(data.denormalize(grey)[:, 0], data.denormalize(grey)[:, 2], atol=1e-6)
+    rgba = np.concatenate([img, np.zeros((70, 100, 1), np.uint8)], 2)
+    assert torch.equal(export.image_patches(rgba)[0], x)
+    # the same pixels as a training patch of chattn.data give the same tensor
+    photo = (data.load_photo("chelsea") * 255).round().byte().permute(1, 2, 0).numpy()
+    k, top, left = data.patch_coordinates("test", per_class=1)[4].tolist()
+    assert data.PHOTOS[k] == "chelsea"
+    want = data.make_dataset("test", per_class=1)[0][4]
+    got, _ = export.image_patches(np.ascontiguousarray(photo[top:top + 32, left:left + 32]))
+    assert torch.allclose(got[0], want, atol=1e-6)
+
+
+def test_image_patches_bad_input():
+    with pytest.raises(ValueError, match="smaller than one 32x32 patch"):
+        export.image_patches(np.zeros((31, 100, 3), np.uint8))
+    with pytest.raises(TypeError, match="uint8"):
+        export.image_patches(np.zeros((64, 64, 3), np.float32))
+    with pytest.raises(TypeError, match="image"):
+        export.image_patches([[0]])
+    with pytest.raises(ValueError, match="shape"):
+        export.image_patches(np.zeros((64, 64, 2), np.uint8))
+
+
+def test_docstring_examples():
+    import doctest
+    torch.manual_seed(0)
+    result = doctest.testmod(export, extraglobs={"torch": torch, "np": np}, verbose=False)
+    assert result.attempted >= 4 and result.failed == 0

@@ -1,0 +1,181 @@
+"""The page "Your photograph" (book/photograph.md) in Chromium: the twelve networks run in the browser
+on a photograph they were not trained on and agree with torch; bad input gives a message on the page.
+
+Served from 127.0.0.1 on a free port (the fixtures of test_browser.py); every request to another
+host is refused and recorded. Writes ``artifacts/photograph*.png`` and ``artifacts/photograph.json``
+(first-load bytes, bytes fetched per network, milliseconds per network, largest difference to torch).
+"""
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+from urllib.parse import urlparse
+
+import numpy as np
+import pytest
+import torch
+
+from test_browser import ARTIFACTS, SITE, base_url, browser, page  # noqa: F401  (fixtures)
+
+from chattn import export, pretrained
+
+PAGE = "book/photograph"
+TOL = 1e-4
+# pydata-sphinx-theme logs this with console.error on every page of a fresh browser profile (no
+# mode stored yet); it comes from the theme, not from this page, and is the only message let through.
+THEME_NOTE = "Got invalid theme mode: . Resetting to auto."
+TIMEOUT = 300_000                  # ms: the twelve networks on a shared CPU
+
+
+def _png(path: Path, array: np.ndarray) -> Path:
+    from PIL import Image
+    Image.fromarray(array).save(path)
+    return path
+
+
+@pytest.fixture
+def pg(page):  # noqa: F811
+    """test_browser's page (only the local server; ``off_site``, ``errors``) that also records the
+    local paths it requests (``fetched``) and the console's errors (``console_errors``)."""
+    page.fetched, page.console_errors = [], []
+    page.on("request", lambda r: page.fetched.append(urlparse(r.url).path) if r.url.startswith("http") else None)
+    page.on("console", lambda m: page.console_errors.append(m.text) if m.type == "error" and not
+            m.text.startswith(THEME_NOTE) else None)
+    return page
+
+
+def _open(pg, base_url, query=""):  # noqa: F811
+    pg.set_default_timeout(60_000)
+    pg.goto(f"{base_url}/{PAGE}.html{query}", wait_until="load")
+    pg.wait_for_function("document.getElementById('photograph').dataset.state === 'idle'")
+
+
+def _results(pg) -> dict:
+    return json.loads(pg.locator("#photograph-test-results").text_content())
+
+
+def _wait(pg, states=("done",)):
+    pg.wait_for_function("s => s.includes(document.getElementById('photograph').dataset.state)",
+                         arg=list(states), timeout=TIMEOUT)
+    return _results(pg)
+
+
+def _bytes(paths) -> tuple[int, int]:
+    """(bytes, gzip bytes) of the site's files at these URL paths."""
+    files = [SITE / p.lstrip("/") for p in paths]
+    files = [f for f in files if f.is_file()]
+    return sum(f.stat().st_size for f in files), sum(len(gzip.compress(f.read_bytes(), 6)) for f in files)
+
+
+def test_twelve_networks_on_hubble_match_torch(pg, base_url, tmp_path):  # noqa: F811
+    import skimage.data
+
+    page = pg
+
+    _open(page, base_url)
+    first = list(page.fetched)
+    assert not [p for p in first if "/_static/photograph/" in p and not p.endswith((".js", ".css"))], first
+    first_bytes, first_gzip = _bytes(first)
+
+    page.click("#photograph-all")
+    assert page.locator("#photograph-network-boxes input:checked").count() == 12
+    assert [p for p in page.fetched if "/ort/" in p or "/models/" in p] == []     # nothing before an image
+
+    hubble = np.ascontiguousarray(skimage.data.hubble_deep_field()[300:560, 300:700])  # not trained on; 8 x 12 patches
+    page.set_input_files("#photograph-file", str(_png(tmp_path / "hubble.png", hubble)))
+    got = _wait(page)
+    page.locator("#photograph-results").scroll_into_view_if_needed()
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "photograph.png"), full_page=True)
+
+    x, (rows, cols) = export.image_patches(hubble)
+    assert (got["image"]["rows"], got["image"]["cols"]) == (rows, cols) == (8, 12)
+    assert sorted(got["networks"]) == sorted(pretrained.shipped()) and len(got["networks"]) == 12
+    worst = {}
+    for attn, r in got["networks"].items():
+        net = pretrained.load(attn)
+        logits = np.array(r["logits"], np.float32).reshape(rows * cols, -1)
+        want = export.gates(net, x)
+        worst[attn] = float(np.abs(logits - want["logits"].numpy()).max())
+        probe = torch.tensor(r["probe_indices"])
+        names = [n for n in want if n != "logits"]
+        assert sorted(r["probe_gates"]) == sorted(names), attn
+        for name in names:
+            g = np.array(r["probe_gates"][name], np.float32).reshape(want[name][probe].shape)
+            worst[attn] = max(worst[attn], float(np.abs(g - want[name][probe].numpy()).max()))
+        assert worst[attn] <= TOL, (attn, worst[attn])
+        assert (logits.argmax(1) == want["logits"].argmax(1).numpy()).mean() > 0.99, attn
+    runtime = [p for p in page.fetched if "/ort/" in p]
+    models = {p for p in page.fetched if "/models/" in p}
+    assert len(models) == 12
+    assert page.off_site == [], page.off_site
+    assert page.errors == [] and page.console_errors == [], (page.errors, page.console_errors)
+
+    # a 512 x 512 photograph of the book (256 patches), networks already loaded: time per network
+    page.click("button[data-photo=astronaut]")
+    page.wait_for_function("JSON.parse(document.getElementById('photograph-test-results').textContent)"
+                           ".image?.name === 'astronaut'")
+    astronaut = _wait(page)
+    assert astronaut["image"]["rows"] * astronaut["image"]["cols"] == 256
+    one_net = _bytes(runtime + [p for p in models if p.endswith("/se.onnx")])
+    report = {
+        "first_load": {"requests": len(first), "bytes": first_bytes, "gzip_bytes": first_gzip},
+        "one_network_se": {"bytes": one_net[0], "gzip_bytes": one_net[1]},
+        "all_twelve": dict(zip(("bytes", "gzip_bytes"), _bytes(runtime + sorted(models)))),
+        "ms_per_network_512x512": {k: round(v["ms"]) for k, v in astronaut["networks"].items()},
+        "ms_per_network_hubble_96_patches": {k: round(v["ms"]) for k, v in got["networks"].items()},
+        "max_abs_difference_to_torch": worst,
+    }
+    (ARTIFACTS / "photograph.json").write_text(json.dumps(report, indent=1))
+    assert page.errors == [] and page.console_errors == [], (page.errors, page.console_errors)
+
+
+def _message(pg) -> str:
+    return pg.locator("#photograph-message").inner_text()
+
+
+def test_bad_input_gives_a_message(pg, base_url, tmp_path):  # noqa: F811
+    page = pg
+    _open(page, base_url, "?module=eca")
+    boxes = page.locator("#photograph-network-boxes input:checked")
+    assert sorted(boxes.evaluate_all("bs => bs.map(b => b.value)")) == ["eca", "none"]
+
+    text = tmp_path / "notes.png"
+    text.write_text("not an image at all")
+    page.set_input_files("#photograph-file", str(text))
+    _wait(page, ("error",))
+    assert "“notes.png” is not an image" in _message(page)
+
+    page.set_input_files("#photograph-file", str(_png(tmp_path / "tiny.png", np.zeros((20, 40, 3), np.uint8))))
+    page.wait_for_function("document.getElementById('photograph-message').innerText.includes('tiny.png')")
+    assert "40×20 pixels: smaller than one 32×32 patch" in _message(page)
+
+    wide = np.tile(np.arange(3000, dtype=np.uint8), (300, 1))                    # grey, 3000 x 300
+    page.set_input_files("#photograph-file", str(_png(tmp_path / "wide.png", wide)))
+    got = _wait(page)
+    assert "scaled down to 1024×102" in _message(page)
+    assert (got["image"]["width"], got["image"]["height"], got["image"]["rows"], got["image"]["cols"]) == (1024, 102, 3, 32)
+    assert sorted(got["networks"]) == ["eca", "none"]
+
+    page.route("**/models/se.onnx", lambda route: route.abort())                # a network fails to load
+    page.check("#photograph-net-se")                                            # runs on the same image
+    got = _wait(page, ("error",))
+    assert "The SE network (models/se.onnx) could not be downloaded" in _message(page)
+    assert sorted(got["networks"]) == ["eca", "none"] and "se" in got["failed"]  # the others still ran
+    assert page.locator("[data-network=se] .photograph-message").is_visible()
+    page.screenshot(path=str(ARTIFACTS / "photograph-bad-network.png"))
+    assert page.errors == [], page.errors
+    # Chromium itself logs the refused request; nothing else may reach the console
+    assert [m for m in page.console_errors if "Failed to load resource" not in m] == [], page.console_errors
+    assert page.off_site == [], page.off_site
+
+
+def test_opened_from_disk_says_to_serve_it(browser):  # noqa: F811
+    context = browser.new_context()
+    pg = context.new_page()
+    pg.goto((SITE / f"{PAGE}.html").as_uri(), wait_until="load")
+    note = pg.locator("#photograph-needs-server")
+    assert note.is_visible() and "bash scripts/book.sh" in note.inner_text()
+    assert not pg.locator("#photograph-app").is_visible()
+    context.close()
