@@ -12,13 +12,18 @@ import re
 from html.parser import HTMLParser
 
 import pytest
+import yaml
 
 from test_site import ROOT, SITE, site_pages, toc_files
 
 import chattn
 from chattn.interactive import _NOT_FINITE
 
-CHAPTERS = [f for f in toc_files() if (ROOT / f"{f}.ipynb").exists()]
+APPENDIX_PART = "Beyond the book"     # pages past the chapters, lettered A, B, ... in toc order
+APPENDICES = [c["file"] for part in yaml.safe_load((ROOT / "_toc.yml").read_text())["parts"]
+              if part.get("caption") == APPENDIX_PART for c in part["chapters"]]
+NOTEBOOKS = [f for f in toc_files() if (ROOT / f"{f}.ipynb").exists()]
+CHAPTERS = [f for f in NOTEBOOKS if f not in APPENDICES]
 MODULE_OF = dict(zip((f"book/{n}" for n in ("01_se", "02_encnet", "03_gsop", "04_fcanet", "05_bilinear",
                                             "06_eca", "07_rcan", "08_dianet", "09_srm", "10_gct",
                                             "11_soca")), chattn.available()))
@@ -47,6 +52,20 @@ def test_chapter_titles_are_numbered_in_toc_order():
     assert len(CHAPTERS) == 12                    # eleven modules, then the comparison as chapter 12
 
 
+def source_title(page: str) -> str:
+    path = ROOT / f"{page}.ipynb"
+    first = text(cells(page)[0]) if path.exists() else (ROOT / f"{page}.md").read_text(encoding="utf-8")
+    return first.lstrip().splitlines()[0]
+
+
+def test_appendix_titles_are_lettered_in_toc_order():
+    assert APPENDICES, f"no part {APPENDIX_PART!r} in _toc.yml"
+    titles = [source_title(page) for page in APPENDICES]
+    letters = [re.match(r"# ([A-Z])\. \S", t) for t in titles]
+    assert all(letters), titles
+    assert [m.group(1) for m in letters] == [chr(ord("A") + i) for i in range(len(APPENDICES))], titles
+
+
 @pytest.mark.parametrize("chapter", list(MODULE_OF), ids=lambda c: c.split("/")[-1])
 def test_module_chapter_opens_its_derivation_with_its_diagram(chapter):
     cs = cells(chapter)
@@ -58,7 +77,7 @@ def test_module_chapter_opens_its_derivation_with_its_diagram(chapter):
     assert first_h2 == 3, "title, install, imports, then the derivation"
 
 
-@pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda c: c.split("/")[-1])
+@pytest.mark.parametrize("chapter", NOTEBOOKS, ids=lambda c: c.split("/")[-1])
 def test_plotting_code_is_folded_and_every_figure_is_checked(chapter):
     for i, c in enumerate(cells(chapter)):
         if c["cell_type"] != "code":
@@ -70,7 +89,7 @@ def test_plotting_code_is_folded_and_every_figure_is_checked(chapter):
         assert not re.search(r"\bplt\.show\(", src), f"{chapter} cell {i}: use viz.show()"
 
 
-@pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda c: c.split("/")[-1])
+@pytest.mark.parametrize("chapter", NOTEBOOKS, ids=lambda c: c.split("/")[-1])
 def test_no_empty_code_cell_or_fence(chapter):
     for i, c in enumerate(cells(chapter)):
         assert text(c).strip(), f"{chapter} cell {i} is empty"
@@ -156,6 +175,9 @@ def test_built_titles_are_numbered_in_toc_order():
     for n, chapter in enumerate(CHAPTERS, start=1):
         h1 = blocks(SITE / f"{chapter}.html").h1
         assert h1 and re.match(rf"{n}\. ", h1[0]), (chapter, h1)
+    for i, page in enumerate(APPENDICES):
+        h1 = blocks(SITE / f"{page}.html").h1
+        assert h1 and re.match(rf"{chr(ord('A') + i)}\. ", h1[0]), (page, h1)
 
 
 def test_notation_page_is_linked_from_the_introduction():
