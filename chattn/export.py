@@ -1,4 +1,4 @@
-r"""Export a network of :mod:`chattn.models` to ONNX with every attention gate as a named output.
+r"""Export a network of ``chattn.models`` to ONNX with every attention gate as a named output.
 
 A network with attention modules computes, in each of them, a gate :math:`s = F(X; \theta)` and
 scales :math:`Y = s \cdot X`. :func:`to_onnx` writes a graph whose outputs are the logits and,
@@ -188,7 +188,7 @@ def to_onnx(model: nn.Module, path: str | Path, example: torch.Tensor | None = N
     spatial size is that of ``example``.
 
     Args:
-        model: a network of :mod:`chattn.models` (any ``nn.Module`` whose forward maps
+        model: a network of ``chattn.models`` (any ``nn.Module`` whose forward maps
             ``(N, 3, H, W)`` to logits; gates are found as :class:`~chattn.base.ChannelAttention` modules).
         path: the ``.onnx`` file to write; its folder must exist.
         example: an input ``(N >= 2, 3, H, W)``; default ``(2, 3, S, S)`` with ``S = model.input_size``.

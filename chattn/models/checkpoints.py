@@ -66,8 +66,9 @@ from torch import nn
 __all__ = ["OFFICIAL", "Official", "CheckpointError", "read_checkpoint", "to_chattn", "from_chattn",
            "load_checkpoint", "IMAGENET_MEAN", "IMAGENET_STD", "preprocess"]
 
-#: The RGB normalisation every official network was trained with: ``(img - mean) / std`` on [0, 1].
+#: The RGB mean of the normalisation every official network was trained with, ``(img - mean) / std`` on [0, 1].
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
+#: The RGB standard deviation of that normalisation.
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
