@@ -19,27 +19,61 @@ With ``--ship`` the output is ``chattn/weights/``, the seed-0 weights are named
 Two single-threaded processes (``--jobs 2 --threads 1``) use two cores better than one process
 with two threads: the convolutions here are small, and idle OpenMP threads spin on a shared CPU.
 
+**More than one process** (:class:`torch.nn.parallel.DistributedDataParallel`):
+
+.. code-block:: bash
+
+    torchrun --nproc_per_node=2 -m chattn.train --attn srm             # CPU, gloo
+    torchrun --nproc_per_node=8 -m chattn.train --attn eca --arch resnet50 --data /data/imagenet \
+        --patch 224 --batch-size 256 --epochs 100 --lr 1e-3 --device cuda   # GPUs: NCCL, mixed precision
+
+``--batch-size`` is the global batch: each of the W processes takes ``batch_size / W`` samples of
+it, as :class:`~torch.utils.data.DistributedSampler` shards the shuffled order (rank r takes every
+W-th sample). The BatchNorms inside SRM, GSoP, EncNet and bilinear attention normalise pooled
+statistics, one value per sample and channel, so a small per-process batch gives them few values:
+under DDP they are synchronised (``--sync-bn attention``, the default: statistics of the global
+batch), ``--sync-bn all`` synchronises every BatchNorm, ``none`` none. On CUDA this is
+:class:`torch.nn.SyncBatchNorm`; on CPU (which it does not support) :class:`SyncBatchNorm`, the
+same computation over gloo. Only rank 0 writes; the record says the world size, the device, which
+BatchNorms were synchronised, and each rank's sha256 of its final weights.
+
+With ``--sync-bn all`` a W-process run computes what one process computes on the same global
+batch: the same samples per step (the sampler's shards, augmented with the draws of their
+position in the global batch), the same BatchNorm statistics, and DDP's averaged gradient is the
+gradient of the global batch's mean loss. So the loss curves agree to float rounding (tested).
+
+``--data PATH`` trains on a folder of images in the ImageNet layout, ``PATH/train/<class>/*.jpg``
+and ``PATH/val/<class>/*.jpg`` (:class:`ImageFolder`, read with PIL): random resized crops of
+``--patch`` pixels and flips for training, the centre crop for validation, ImageNet normalisation.
+
 The seed sets the initial weights, the batch order and the augmentation; the patches are the same
 for every run (data seed 0), so the spread over seeds is the spread of training alone.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import hashlib
 import json
 import math
+import os
 import platform
+import random
 import statistics
 import sys
 import time
 from pathlib import Path
 
 import torch
+from torch import distributed as dist
+from torch import nn
 from torch.nn import functional as F
 
 from . import __version__, _validate
 from .data import PHOTOS, augment, make_dataset
+from .models.checkpoints import IMAGENET_MEAN, IMAGENET_STD, preprocess
+from .models.resnet import resnet50
 from .models.small import SmallResNet, small_resnet
 from .registry import available
 
@@ -56,9 +90,10 @@ def configs() -> list[str]:
     return ["none"] + available()
 
 
-def stem(attn: str, seed: int | None = None) -> str:
-    """File stem of a run: ``small_resnet_se_seed1``, or ``small_resnet_se`` for shipped weights."""
-    return f"small_resnet_{attn}" + ("" if seed is None else f"_seed{seed}")
+def stem(attn: str, seed: int | None = None, arch: str = "small") -> str:
+    """File stem of a run: ``small_resnet_se_seed1``, or ``small_resnet_se`` for shipped weights
+    (``resnet50_se_seed1`` for ``arch="resnet50"``)."""
+    return ("small_resnet" if arch == "small" else arch) + f"_{attn}" + ("" if seed is None else f"_seed{seed}")
 
 
 @torch.no_grad()
@@ -130,70 +165,381 @@ def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
     return [g for g in groups if g["params"]]
 
 
+# --- more than one process ---------------------------------------------------------------------------
+
+#: Modules whose BatchNorm normalises pooled statistics (one value per sample and channel).
+POOLED_BN = ("srm", "gsop", "enc", "bilinear")
+
+
+class _AllReduceSum(torch.autograd.Function):
+    """Sum over the processes; the gradient of the sum, as every process's copy feeds its own loss,
+    is the sum of the gradients."""
+
+    @staticmethod
+    def forward(ctx, x):
+        x = x.clone()
+        dist.all_reduce(x)
+        return x
+
+    @staticmethod
+    def backward(ctx, grad):
+        grad = grad.clone()
+        dist.all_reduce(grad)
+        return grad
+
+
+class SyncBatchNorm(nn.modules.batchnorm._BatchNorm):
+    r"""BatchNorm over the global batch of every process, on any device (gloo on CPU, where
+    :class:`torch.nn.SyncBatchNorm` refuses to run).
+
+    In training, with a process group of W > 1 processes, the statistics are those of the
+    concatenated batch, by two all-reduces (differentiable, so the gradient flows through them):
+
+    .. math::
+        \mu = \frac{\sum_r \sum_{i \in r} x_i}{\sum_r n_r}, \qquad
+        \sigma^2 = \frac{\sum_r \sum_{i \in r} (x_i - \mu)^2}{\sum_r n_r}, \qquad
+        y = \gamma \frac{x - \mu}{\sqrt{\sigma^2 + \epsilon}} + \beta
+
+    and the running statistics are updated with :math:`\mu` and the unbiased
+    :math:`\sigma^2 n / (n - 1)`, as one process seeing the whole batch would. Otherwise (eval,
+    one process) it is :class:`torch.nn.BatchNorm2d`. Same parameters and buffers (same state_dict).
+
+    Shape: ``(N, C, *)`` -> the same.
+    """
+
+    def _check_input_dim(self, x):
+        if x.dim() < 2:
+            raise ValueError(f"expected an input of at least 2 dimensions (N, C, ...), got {x.dim()}")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not (self.training and dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
+            return super().forward(x)
+        all_reduce = _AllReduceSum.apply
+        self._check_input_dim(x)
+        dims = [0] + list(range(2, x.dim()))
+        shape = [1, -1] + [1] * (x.dim() - 2)
+        n = torch.tensor([x.numel() // x.shape[1]], dtype=x.dtype, device=x.device)
+        dist.all_reduce(n)                                                   # samples x positions, all ranks
+        mean = all_reduce(x.sum(dims)) / n                                   # (C,)
+        centred = x - mean.view(shape)
+        var = all_reduce(centred.pow(2).sum(dims)) / n                      # biased, (C,)
+        if self.track_running_stats:
+            with torch.no_grad():
+                self.num_batches_tracked.add_(1)
+                m = 1.0 / self.num_batches_tracked.item() if self.momentum is None else self.momentum
+                self.running_mean.mul_(1 - m).add_(m * mean.detach())
+                self.running_var.mul_(1 - m).add_(m * var.detach() * n / max(n.item() - 1, 1))
+        y = centred * torch.rsqrt(var + self.eps).view(shape)
+        if self.affine:
+            y = y * self.weight.view(shape) + self.bias.view(shape)
+        return y
+
+
+def sync_batchnorm(model: nn.Module, which: str = "attention", cuda: bool = False) -> list[str]:
+    """Replace BatchNorms of ``model`` by synchronised ones, in place (same parameters and buffers);
+    return the names of those replaced.
+
+    Args:
+        which: ``"attention"``: the BatchNorms inside modules of :data:`POOLED_BN` (SRM, GSoP,
+            EncNet, bilinear); ``"all"``: every BatchNorm; ``"none"``.
+        cuda: use :class:`torch.nn.SyncBatchNorm` (CUDA only) instead of :class:`SyncBatchNorm`.
+
+    Example::
+
+        >>> sync_batchnorm(small_resnet("srm"))[:2]
+        ['stages.0.blocks.0.attn.bn', 'stages.0.blocks.1.attn.bn']
+    """
+    _validate.one_of(which, "which", ("attention", "all", "none"))
+    if which == "none":
+        return []
+    inside = set()
+    for name, m in model.named_modules():
+        if which == "all" or getattr(m, "registry_name", None) in POOLED_BN:
+            inside |= {f"{name}.{n}" if name else n for n, _ in m.named_modules()}
+    cls = nn.SyncBatchNorm if cuda else SyncBatchNorm
+    replaced = []
+    for name, m in list(model.named_modules()):
+        if name in inside and isinstance(m, nn.modules.batchnorm._BatchNorm) and not isinstance(m, cls):
+            new = cls(m.num_features, m.eps, m.momentum, m.affine, m.track_running_stats)
+            new.load_state_dict(m.state_dict())
+            new.train(m.training)
+            parent, _, child = name.rpartition(".")
+            setattr(model.get_submodule(parent) if parent else model, child, new)
+            replaced.append(name)
+    return replaced
+
+
+def _world() -> tuple[int, int, int]:
+    """``(rank, world_size, local_rank)``: from torchrun's environment when a process group is up."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", 0))
+    return 0, 1, 0
+
+
+def _weights_sha256(model: nn.Module) -> str:
+    h = hashlib.sha256()
+    for k, v in model.state_dict().items():
+        h.update(k.encode())
+        h.update(v.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+# --- a folder of images --------------------------------------------------------------------------
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".webp", ".tif", ".tiff")
+
+
+class ImageFolder(torch.utils.data.Dataset):
+    """Images in ``root/<class>/...`` (any depth), read with PIL; classes are the sorted folder
+    names, labels their indices.
+
+    Training (``train=True``): a random crop of 8-100% of the area and aspect 3/4-4/3 resized to
+    ``size`` x ``size``, and a horizontal flip with probability 1/2 (the ImageNet recipe of the
+    papers). Evaluation: ``chattn.models.checkpoints.preprocess`` (the short side resized to
+    ``size / 0.875``, the centre crop). Then ``(img - IMAGENET_MEAN) / IMAGENET_STD``.
+
+    ``dataset[i]`` is ``(x, y)``: ``x (3, size, size)`` float32, ``y`` an int.
+    """
+
+    def __init__(self, root, size: int = 224, train: bool = True):
+        self.root = Path(root)
+        if not self.root.is_dir():
+            raise ValueError(f"data folder {str(self.root)!r} is not a directory")
+        self.size = _validate.positive_int(size, "size")
+        self.train = bool(train)
+        self.classes = sorted(d.name for d in self.root.iterdir() if d.is_dir())
+        self.samples = [(p, i) for i, c in enumerate(self.classes) for p in sorted((self.root / c).rglob("*"))
+                        if p.suffix.lower() in IMAGE_EXTENSIONS]
+        if not self.samples:
+            raise ValueError(f"data folder {str(self.root)!r} holds no images in class sub-folders "
+                             f"(root/<class>/*{IMAGE_EXTENSIONS[0]}, ...)")
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, i: int):
+        import numpy as np
+        from PIL import Image
+        path, label = self.samples[i]
+        with Image.open(path) as im:
+            img = im.convert("RGB")
+        if not self.train:
+            return preprocess(img, self.size), label
+        w, h = img.size
+        for _ in range(10):                     # a random crop of 8-100% of the area, aspect 3/4-4/3
+            area = w * h * random.uniform(0.08, 1.0)
+            ratio = math.exp(random.uniform(math.log(3 / 4), math.log(4 / 3)))
+            cw, ch = round(math.sqrt(area * ratio)), round(math.sqrt(area / ratio))
+            if 0 < cw <= w and 0 < ch <= h:
+                x0, y0 = random.randint(0, w - cw), random.randint(0, h - ch)
+                break
+        else:
+            cw = ch = min(w, h)
+            x0, y0 = (w - cw) // 2, (h - ch) // 2
+        img = img.resize((self.size, self.size), Image.BILINEAR, box=(x0, y0, x0 + cw, y0 + ch))
+        if random.random() < 0.5:
+            img = img.transpose(Image.FLIP_LEFT_RIGHT)
+        x = torch.from_numpy(np.asarray(img, dtype=np.float32) / 255.0).permute(2, 0, 1)    # (3, S, S)
+        mean, std = torch.tensor(IMAGENET_MEAN)[:, None, None], torch.tensor(IMAGENET_STD)[:, None, None]
+        return (x - mean) / std, label
+
+
+def _seed_worker(worker_id: int):
+    random.seed(torch.initial_seed() % 2 ** 32)        # PIL crops draw from ``random``: one stream per worker
+
+
+# --- one run -------------------------------------------------------------------------------------------
+
 def train_run(attn: str = "none", seed: int = 0, epochs: int = DEFAULTS["epochs"],
               per_class: int = DEFAULTS["per_class"], test_per_class: int = DEFAULTS["test_per_class"],
               batch_size: int = DEFAULTS["batch_size"], lr: float = DEFAULTS["lr"],
               weight_decay: float = DEFAULTS["weight_decay"], width: int = DEFAULTS["width"],
-              depth: int = DEFAULTS["depth"], patch: int = DEFAULTS["patch"], progress: bool = True):
+              depth: int = DEFAULTS["depth"], patch: int = DEFAULTS["patch"], progress: bool = True,
+              *, data=None, arch: str = "small", device: str = "cpu", sync_bn: str = "attention",
+              workers: int = 0, optimizer: str = "adamw", channels_last: bool | None = None):
     r"""Train one model; return ``(model, record)`` (the record without file names).
 
-    Loss: :math:`\frac1B\sum_i -\log \mathrm{softmax}(f(\mathrm{aug}(x_i)))_{y_i}`, AdamW
-    (weight decay on every parameter but SRM's and GCT's :math:`\beta`, :func:`param_groups`), learning rate ``lr ·`` :func:`lr_factor`.
+    Loss: :math:`\frac1B\sum_i -\log \mathrm{softmax}(f(\mathrm{aug}(x_i)))_{y_i}` over the global
+    batch of ``batch_size``, AdamW (weight decay on every parameter but SRM's and GCT's
+    :math:`\beta`, :func:`param_groups`), learning rate ``lr ·`` :func:`lr_factor`.
+
+    In a process group (``torchrun``), the model is wrapped in DistributedDataParallel, each
+    process takes ``batch_size / W`` samples of every global batch, BatchNorms are synchronised
+    as ``sync_bn`` says (:func:`sync_batchnorm`), and every rank returns the same weights; the
+    returned model is the bare network (not the DDP wrapper). Evaluation runs on rank 0 only
+    (the accuracies of other ranks' records are ``None``).
+
+    Args (beyond the grid's): ``data``: an ImageFolder root with ``train/`` and ``val/`` (``None``:
+    the photo patches of :func:`chattn.data.make_dataset`); ``arch``: ``"small"`` or
+    ``"resnet50"``; ``device``: ``"cpu"`` or ``"cuda"`` (mixed precision); ``workers``: DataLoader
+    processes for ``data``; ``optimizer``: ``"adamw"`` (the grid's) or ``"sgd"`` (momentum 0.9,
+    L2 weight decay: the papers' ImageNet recipe); ``channels_last``: the memory layout of the
+    network and its inputs, ``None``: channels-last in one process (about 2x faster convolutions on
+    CPU), contiguous under DDP.
 
     Example::
 
         >>> model, record = train_run("eca", epochs=1, per_class=8, test_per_class=4, progress=False)
         >>> sorted(record)[:3]
-        ['attn', 'batch_size', 'chattn']
+        ['amp', 'arch', 'attn']
     """
     seed = _validate.positive_int(seed, "seed", minimum=0)
     epochs = _validate.positive_int(epochs, "epochs")
     batch_size = _validate.positive_int(batch_size, "batch_size", minimum=2)
     lr = _validate.positive_float(lr, "lr")
-    x, y = make_dataset("train", patch, per_class)
-    xt, yt = make_dataset("test", patch, test_per_class)
+    arch = _validate.one_of(arch, "arch", ("small", "resnet50"))
+    device = _validate.one_of(device, "device", ("cpu", "cuda"))
+    sync_bn = _validate.one_of(sync_bn, "sync_bn", ("attention", "all", "none"))
+    optimizer = _validate.one_of(optimizer, "optimizer", ("adamw", "sgd"))
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device='cuda' but torch.cuda.is_available() is False")
+    rank, world, local_rank = _world()
+    if batch_size % world:
+        raise ValueError(f"batch_size={batch_size} must be a multiple of the number of processes ({world})")
+    local_batch = batch_size // world
+    dev = torch.device(device, local_rank) if device == "cuda" else torch.device("cpu")
+
+    if data is None:
+        x, y = make_dataset("train", patch, per_class)
+        xt, yt = make_dataset("test", patch, test_per_class)
+        classes = list(PHOTOS)
+        train_set = torch.utils.data.TensorDataset(x, y)
+    else:
+        root = Path(data)
+        train_set = ImageFolder(root / "train", patch, train=True)
+        val_set = ImageFolder(root / "val", patch, train=False)
+        if val_set.classes != train_set.classes:
+            raise ValueError(f"data={str(root)!r}: train/ and val/ have different classes")
+        classes = train_set.classes
+    attn_name = None if attn in (None, "none") else attn
     torch.manual_seed(seed)
-    model = small_resnet(attn, len(PHOTOS), width, depth=depth, input_size=patch)
-    model = model.to(memory_format=torch.channels_last)     # about 2x faster convolutions on CPU
-    x = x.contiguous(memory_format=torch.channels_last)
-    g = torch.Generator().manual_seed(seed)
-    steps = epochs * math.ceil(len(x) / batch_size)
+    if arch == "small":
+        model = small_resnet(attn, len(classes), width, depth=depth, input_size=patch)
+    else:
+        model = resnet50(attn_name, len(classes))
+    synced = sync_batchnorm(model, sync_bn, cuda=device == "cuda") if world > 1 else []
+    # channels_last: about 2x faster convolutions on CPU, but float32 gradients of the small net on
+    # this CPU were up to 2% (of a parameter's largest gradient) off a float64 reference, against
+    # 4e-6 contiguous (measured, torch 2.13): fine for training one process, not for checking
+    # that W processes compute what one does. So contiguous under DDP.
+    if channels_last is None:
+        channels_last = world == 1
+    layout = torch.channels_last if channels_last else torch.contiguous_format
+    model = model.to(dev, memory_format=layout)
     groups = param_groups(model, weight_decay)
-    opt = torch.optim.AdamW(groups, lr=lr, weight_decay=weight_decay)
+    if optimizer == "adamw":
+        opt = torch.optim.AdamW(groups, lr=lr, weight_decay=weight_decay)
+    else:
+        opt = torch.optim.SGD(groups, lr=lr, momentum=0.9, weight_decay=weight_decay)
+    net = model
+    if world > 1:
+        net = nn.parallel.DistributedDataParallel(model, device_ids=[local_rank] if device == "cuda" else None)
+    sampler = torch.utils.data.DistributedSampler(train_set, num_replicas=world, rank=rank, shuffle=True, seed=seed)
+    if data is None:
+        g = torch.Generator().manual_seed(seed)        # augmentation draws, the same on every rank
+        steps_per_epoch = math.ceil(len(sampler) / local_batch)
+        x = x.contiguous(memory_format=layout)
+
+        def batches():
+            idx = torch.tensor(list(sampler))
+            for i in range(0, len(idx), local_batch):
+                j = idx[i:i + local_batch]
+                # Rank r's samples sit at positions r, r + W, ... of the global batch: augment them
+                # with the draws of those positions, so W processes see what one process sees.
+                full = x.new_zeros((len(j) * world,) + x.shape[1:])
+                full[rank::world] = x[j]
+                yield augment(full, g)[rank::world], y[j]
+    else:
+        loader = torch.utils.data.DataLoader(train_set, local_batch, sampler=sampler, num_workers=workers,
+                                             pin_memory=device == "cuda", drop_last=True,
+                                             worker_init_fn=_seed_worker, persistent_workers=workers > 0)
+        steps_per_epoch = len(loader)
+
+        def batches():
+            yield from loader
+    steps = epochs * steps_per_epoch
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda t: lr_factor(t, steps))
-    bar = _progress(steps, f"{attn} seed {seed}", progress)
+    amp = device == "cuda"
+    scaler = torch.amp.GradScaler("cuda", enabled=amp)
+    bar = _progress(steps, f"{attn} seed {seed}", progress and rank == 0)
+    losses, epoch_losses = [], []
     start = time.perf_counter()
-    model.train()
-    for _ in range(epochs):
-        order = torch.randperm(len(x), generator=g)
-        for i in range(0, len(x), batch_size):
-            idx = order[i:i + batch_size]
-            if len(idx) < 2:            # BatchNorm needs two samples
+    net.train()
+    for epoch in range(epochs):
+        sampler.set_epoch(epoch)
+        epoch_losses = []
+        for xb, yb in batches():
+            if len(yb) < 2:                                   # BatchNorm needs two samples
                 continue
-            loss = F.cross_entropy(model(augment(x[idx], g)), y[idx])
+            xb = xb.to(dev, non_blocking=True).contiguous(memory_format=layout)
+            yb = yb.to(dev, non_blocking=True)
+            with torch.autocast("cuda", enabled=amp) if amp else contextlib.nullcontext():
+                loss = F.cross_entropy(net(xb), yb)
             opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
             sched.step()
+            value = loss.detach().float()
+            if world > 1:
+                dist.all_reduce(value)
+                value /= world
+            losses.append(value.item())                       # the global batch's mean loss
+            epoch_losses.append(losses[-1])
             bar.update(1)
-            bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
-    model = model.to(memory_format=torch.contiguous_format)   # measured as it will be loaded
-    train_acc, train_loss = evaluate(model, x.contiguous(), y)
-    test_acc, test_loss = evaluate(model, xt, yt)
+            bar.set_postfix(loss=f"{losses[-1]:.3f}", refresh=False)
     seconds = time.perf_counter() - start
-    bar.set_postfix(test_acc=f"{test_acc:.3f}")
+    model = model.to(memory_format=torch.contiguous_format)     # measured as it will be loaded
+    digests = [_weights_sha256(model)]
+    if world > 1:
+        digests = [None] * world
+        dist.all_gather_object(digests, _weights_sha256(model))
+    train_acc = train_loss = test_acc = test_loss = None
+    if rank == 0:
+        if data is None:
+            train_acc, train_loss = evaluate(model, x.contiguous().to(dev), y.to(dev))
+            test_acc, test_loss = evaluate(model, xt.to(dev), yt.to(dev))
+        else:
+            train_loss = statistics.fmean(epoch_losses) if epoch_losses else None
+            test_acc, test_loss = evaluate_loader(model, val_set, local_batch, dev, workers)
+    bar.set_postfix(test_acc=f"{test_acc:.3f}" if test_acc is not None else "-")
     bar.close()
     model.eval()
+    every = max(1, len(losses) // 500)                          # at most ~500 points in the record
     record = dict(
-        attn=model.attn_name or "none", seed=seed, epochs=epochs,
+        attn=attn_name or "none", seed=seed, epochs=epochs,
         train_accuracy=train_acc, test_accuracy=test_acc, train_loss=train_loss, test_loss=test_loss,
         params=sum(p.numel() for p in model.parameters()), seconds=round(seconds, 2),
-        model=model.config(), patch=patch, per_class=per_class, test_per_class=test_per_class, data_seed=0,
-        batch_size=batch_size, lr=lr, weight_decay=weight_decay, optimizer="AdamW, warm-up + cosine",
+        model=model.config() if arch == "small" else dict(arch="resnet50", attn=attn_name or "none",
+                                                          num_classes=len(classes)),
+        arch=arch, data=str(data) if data is not None else "photo patches", classes=classes,
+        patch=patch, per_class=per_class, test_per_class=test_per_class, data_seed=0,
+        batch_size=batch_size, lr=lr, weight_decay=weight_decay, optimizer="AdamW, warm-up + cosine" if optimizer == "adamw" else "SGD momentum 0.9, warm-up + cosine",
         no_weight_decay=[n for g in groups if g["weight_decay"] == 0 for n in g["names"]],
+        world_size=world, device=str(dev.type), amp=amp, channels_last=bool(channels_last), sync_bn=sync_bn if world > 1 else "none",
+        bn_synchronised=bool(synced), synchronised_bn=synced,
+        rank_weights_sha256=digests, loss_curve_every=every, loss_curve=losses[::every],
         threads=torch.get_num_threads(), torch=torch.__version__, python=platform.python_version(),
         chattn=__version__, date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
+    if data is None:
+        record.pop("classes")
     return model, record
+
+
+@torch.no_grad()
+def evaluate_loader(model: nn.Module, dataset, batch_size: int, device, workers: int = 0) -> tuple[float, float]:
+    """``(accuracy, mean cross-entropy)`` of ``model`` in eval mode over ``dataset``; restores the mode."""
+    was_training = model.training
+    model.eval()
+    correct, loss, n = 0, 0.0, 0
+    for xb, yb in torch.utils.data.DataLoader(dataset, batch_size, num_workers=workers):
+        xb, yb = xb.to(device), yb.to(device)
+        logits = model(xb).float()
+        correct += (logits.argmax(1) == yb).sum().item()
+        loss += F.cross_entropy(logits, yb, reduction="sum").item()
+        n += len(yb)
+    model.train(was_training)
+    return correct / n, loss / n
 
 
 def _progress(total: int, desc: str, enabled: bool):
@@ -201,26 +547,29 @@ def _progress(total: int, desc: str, enabled: bool):
     return tqdm(total=total, desc=desc, disable=not enabled, leave=False, mininterval=2.0)
 
 
-def save_weights(model: SmallResNet, path: Path) -> str:
-    """Write ``model.state_dict()`` (buffers included) with safetensors, the config as metadata;
-    return the file's sha256."""
+def save_weights(model: nn.Module, path: Path, config: dict | None = None) -> str:
+    """Write ``model.state_dict()`` (buffers included) with safetensors, the config
+    (``model.config()`` unless given) as metadata; return the file's sha256."""
     from safetensors.torch import save_file
-    state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
-    save_file(state, str(path), metadata={"config": json.dumps(model.config()), "chattn": __version__})
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    config = model.config() if config is None else config
+    save_file(state, str(path), metadata={"config": json.dumps(config), "chattn": __version__})
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def run_and_save(attn: str, seed: int, out: Path, ship: bool = False, **kwargs) -> dict:
     """:func:`train_run`, then write the weights (unless ``ship`` and ``seed != 0``) and the JSON record."""
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     model, record = train_run(attn, seed, **kwargs)
     record["weights"] = None
+    if _world()[0] != 0:                  # only rank 0 writes
+        return record
+    out.mkdir(parents=True, exist_ok=True)
     if not ship or seed == 0:
-        path = out / (stem(record["attn"], None if ship else seed) + ".safetensors")
+        path = out / (stem(record["attn"], None if ship else seed, record["arch"]) + ".safetensors")
         record["weights"] = path.name
-        record["weights_sha256"] = save_weights(model, path)
-    (out / (stem(record["attn"], seed) + ".json")).write_text(json.dumps(record, indent=1) + "\n")
+        record["weights_sha256"] = save_weights(model, path, record["model"])
+    (out / (stem(record["attn"], seed, record["arch"]) + ".json")).write_text(json.dumps(record, indent=1) + "\n")
     return record
 
 
@@ -261,8 +610,14 @@ def format_summary(rows: list[dict]) -> str:
 
 
 def _report(r: dict):
-    print(f"{r['attn']:9s} seed {r['seed']}  train {100 * r['train_accuracy']:6.2f}%  "
-          f"test {100 * r['test_accuracy']:6.2f}%  {r['params']:7,d} params  {r['seconds']:6.1f} s", flush=True)
+    if r.get("test_accuracy") is None:             # not rank 0: rank 0 reports
+        return
+
+    def pct(v):
+        return "     -" if v is None else f"{100 * v:6.2f}"
+    print(f"{r['attn']:9s} seed {r['seed']}  train {pct(r['train_accuracy'])}%  "
+          f"test {pct(r['test_accuracy'])}%  {r['params']:7,d} params  {r['seconds']:6.1f} s"
+          + (f"  ({r['world_size']} processes, {r['device']})" if r.get("world_size", 1) > 1 else ""), flush=True)
 
 
 def _worker_init(threads: int):
@@ -300,6 +655,14 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=2, help="torch threads per run (default 2)")
     p.add_argument("--jobs", type=int, default=1, help="runs in parallel processes (default 1)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--data", metavar="PATH", help="ImageFolder root with train/ and val/ (default: the photo patches)")
+    p.add_argument("--arch", choices=("small", "resnet50"), default="small", help="network (default small)")
+    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="cuda: NCCL and mixed precision")
+    p.add_argument("--sync-bn", choices=("attention", "all", "none"), default="attention",
+                   help="under DDP, synchronise the BatchNorms of SRM/GSoP/EncNet/bilinear (default), all, or none")
+    p.add_argument("--workers", type=int, default=4, help="DataLoader processes for --data (default 4)")
+    p.add_argument("--optimizer", choices=("adamw", "sgd"), default="adamw",
+                   help="adamw (default) or sgd (momentum 0.9, the papers' ImageNet recipe)")
     for key, value in DEFAULTS.items():
         p.add_argument("--" + key.replace("_", "-"), type=type(value), default=value)
     args = p.parse_args(argv)
@@ -315,17 +678,36 @@ def main(argv=None) -> int:
         p.error("--seeds must be >= 1")
     if args.threads < 1 or args.jobs < 1:
         p.error("--threads and --jobs must be >= 1")
+    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1          # started by torchrun
+    if distributed and args.jobs != 1:
+        p.error("--jobs runs independent processes; under torchrun use --jobs 1")
+    if args.device == "cuda" and not torch.cuda.is_available():
+        p.error("--device cuda: no CUDA device (torch.cuda.is_available() is False)")
+    if args.data is not None and not Path(args.data).is_dir():
+        p.error(f"--data {args.data!r} is not a directory")
     torch.set_num_threads(args.threads)
     out = WEIGHTS_DIR if args.ship else Path(args.out)
     kwargs = {k: getattr(args, k) for k in DEFAULTS}
+    kwargs.update(data=args.data, arch=args.arch, device=args.device, sync_bn=args.sync_bn, workers=args.workers,
+                  optimizer=args.optimizer)
     runs = [(name, seed) for name in names for seed in range(args.seeds)]
     start = time.perf_counter()
-    if args.jobs == 1:
-        for name, seed in runs:
-            _report(run_and_save(name, seed, out, ship=args.ship, progress=not args.quiet, **kwargs))
-    else:
-        _parallel(runs, out, args, kwargs)
-    print(f"{len(runs)} runs in {time.perf_counter() - start:.0f} s wall", flush=True)
+    if distributed:
+        if args.device == "cuda":
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
+        dist.init_process_group("nccl" if args.device == "cuda" else "gloo")
+    main_process = _world()[0] == 0
+    try:
+        if args.jobs == 1:
+            for name, seed in runs:
+                _report(run_and_save(name, seed, out, ship=args.ship, progress=not args.quiet, **kwargs))
+        else:
+            _parallel(runs, out, args, kwargs)
+    finally:
+        if distributed:
+            dist.destroy_process_group()
+    if main_process:
+        print(f"{len(runs)} runs in {time.perf_counter() - start:.0f} s wall", flush=True)
     return 0
 
 

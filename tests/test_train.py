@@ -17,12 +17,7 @@ from chattn.models.small import small_resnet
 TINY = dict(epochs=1, per_class=8, test_per_class=4, batch_size=16)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")     # tests/conftest.py
 
 
 # --- the network -----------------------------------------------------------------------------------

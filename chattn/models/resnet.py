@@ -279,7 +279,7 @@ class ResNet(nn.Module):
 
 
 def resnet50(attn: str | None = None, num_classes: int = 1000, *, stride_in_1x1: bool | None = None,
-             last_stride: int | None = None, **options) -> ResNet:
+             last_stride: int | None = None, checkpoint=None, **options) -> ResNet:
     r"""ResNet-50 with the channel-attention module ``attn`` placed as its paper does.
 
     Args:
@@ -292,6 +292,10 @@ def resnet50(attn: str | None = None, num_classes: int = 1000, *, stride_in_1x1:
         **options: passed to :func:`chattn.create` for every module, e.g. ``reduction=16``,
             ``bias=True`` (Caffe SE). ECA's ``k_size`` may be one odd int or four (one per stage);
             FcaNet's ``dct_h``/``dct_w`` override the per-stage 56/28/14/7.
+        checkpoint: path of an official ImageNet checkpoint of ``attn`` (``se``, ``eca``, ``fca``,
+            ``srm``, ``gct`` or ``gsop``), read and loaded strictly by
+            ``chattn.models.checkpoints.load_checkpoint``; the network is then the official
+            one (leave the other arguments at their defaults). ``None``: random initial weights.
 
     Parameters (learnable; tests check them): ``None`` 25,557,032; ``se`` 28,071,976; ``se`` with
     ``bias=True`` 28,088,024; ``eca`` 25,557,112; ``fca`` 28,071,976; ``srm`` 25,617,448;
@@ -312,8 +316,12 @@ def resnet50(attn: str | None = None, num_classes: int = 1000, *, stride_in_1x1:
         stride_in_1x1 = isinstance(attn, str) and attn.lower() in BEFORE_CONV
     if last_stride is None:
         last_stride = 1 if isinstance(attn, str) and attn.lower() in LAST_BLOCK_ONLY else 2
-    return ResNet((3, 4, 6, 3), attn, num_classes, stride_in_1x1=stride_in_1x1,
-                  last_stride=last_stride, **options)
+    model = ResNet((3, 4, 6, 3), attn, num_classes, stride_in_1x1=stride_in_1x1,
+                   last_stride=last_stride, **options)
+    if checkpoint is not None:
+        from .checkpoints import load_checkpoint
+        load_checkpoint(model, checkpoint)
+    return model
 
 
 def flops(model: nn.Module, input_size: Sequence[int] = (1, 3, 224, 224)) -> int:
