@@ -93,8 +93,8 @@ class Bottleneck(nn.Module):
         stride: stride of the block (on ``conv2``, or on ``conv1`` if ``stride_in_1x1``).
         attn: the module, a ``ModuleDict`` of gates, or ``None``.
         placement: ``"after_bn3"``, ``"shared"`` or ``"before_conv"``.
-        stage, index: where the block sits (stage from 1, block from 0 within the stage), for
-            labels; they change nothing in the computation.
+        stage: the block's stage, counted from 1 (a label: it changes nothing in the computation).
+        index: the block's place in its stage, counted from 0 (a label, too).
 
     Shape: ``(B, inplanes, H, W) -> (B, 4 planes, H / stride, W / stride)``. A ``"shared"`` block
     takes and returns the state too: ``forward(x, state) -> (y, state)``.
