@@ -146,7 +146,7 @@ def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
     Example::
 
         >>> [(g["weight_decay"], g["names"][:2]) for g in param_groups(small_resnet("gct"), 5e-4)][1]
-        (0.0, ['stem_attn.beta', 'stages.0.blocks.0.attn.conv1.beta'])
+        (0.0, ['stem_attn.beta', 'stages.0.0.attn.conv1.beta'])
     """
     from .modules.gct import GCT
     from .modules.srm import SRM
@@ -247,7 +247,7 @@ def sync_batchnorm(model: nn.Module, which: str = "attention", cuda: bool = Fals
     Example::
 
         >>> sync_batchnorm(small_resnet("srm"))[:2]
-        ['stages.0.blocks.0.attn.bn', 'stages.0.blocks.1.attn.bn']
+        ['stages.0.0.attn.bn', 'stages.0.1.attn.bn']
     """
     _validate.one_of(which, "which", ("attention", "all", "none"))
     if which == "none":

@@ -159,7 +159,7 @@ def test_gate_statistics_of_gct_are_the_gates_before_conv1(test_patches):
     stats = pretrained.gate_statistics(net, x, y)
     assert [b.class_means.shape[1] for b in stats.blocks] == [32, 32, 32, 64, 64, 128]   # input widths
     with torch.no_grad():
-        h, _ = net.stages[0].blocks[0](net.stem(net.stem_attn(x)))        # the input of block (1, 1)
+        h = net.stages[0].blocks[0](net.stem(net.stem_attn(x)))           # the input of block (1, 1)
         g = net.stages[0].blocks[1].attn["conv1"].attention(h)[:, :, 0, 0]
     assert torch.allclose(stats.blocks[1].class_means, torch.stack([g[y == k].mean(0) for k in range(8)]), atol=1e-6)
     assert stats.blocks[1].specificity == pytest.approx(pretrained.class_specificity(g, y), abs=1e-6)

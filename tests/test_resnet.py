@@ -152,7 +152,10 @@ def test_gct_network_starts_as_the_plain_network():
 def test_dia_one_module_per_stage_with_state_passed_along():
     model = resnet50("dia")
     for stage in (model.layer1, model.layer2, model.layer3, model.layer4):
-        assert all(b.attn is stage[0].attn for b in stage)
+        assert all(b.attn is stage.dia for b in stage) and len(stage.blocks) == len(stage)
+    # registered once per stage: the state_dict holds each tensor once (safetensors can save it)
+    dia_keys = [k for k in model.state_dict() if ".lstm." in k]
+    assert dia_keys and all(k.startswith(("layer1.dia.", "layer2.dia.", "layer3.dia.", "layer4.dia.")) for k in dia_keys)
     assert len(model.attention_modules()) == 4
     per_stage = [2.5 * c * c + 8.5 * c for c in (256, 512, 1024, 2048)]     # spec §8 formula
     assert n_params(model) == 25_557_032 + sum(per_stage)

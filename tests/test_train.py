@@ -52,11 +52,12 @@ def test_attention_sees_the_bn3_output_and_gates_before_the_residual_add():
     x = torch.randn(2, 32, 32, 32)
     seen = []
     block.attn.register_forward_hook(lambda m, a, o: seen.append((a[0], o)))
-    y, state = block(x)
+    y = block(x)                                           # not recurrent: the output alone
     x3, gated = seen[0]
     bn3 = block.bn3(block.conv3(torch.relu(block.bn2(block.conv2(torch.relu(block.bn1(block.conv1(x))))))))
-    assert torch.allclose(x3, bn3) and state is None
-    assert torch.allclose(y, torch.relu(block.attn.attention(bn3) * bn3 + block.shortcut(x)))
+    assert torch.allclose(x3, bn3)
+    assert torch.allclose(block.shortcut(x), block.downsample(x))
+    assert torch.allclose(y, torch.relu(block.attn.attention(bn3) * bn3 + block.downsample(x)))
     assert y.shape == (2, 64, 16, 16)
 
 
@@ -71,16 +72,17 @@ def test_gct_gates_the_input_of_every_convolution():
     assert len(gates) == len(convs) == 1 + 6 * 3 + 2      # stem, 3 per block, 2 projection shortcuts
     assert net.stem_attn.channels == 3
     refs = net.blocks()
-    assert [sorted(r.attn) for r in refs[1:3]] == [["conv1", "conv2", "conv3"], ["conv1", "conv2", "conv3", "shortcut"]]
+    assert [sorted(r.attn) for r in refs[1:3]] == [["conv1", "conv2", "conv3"], ["conv1", "conv2", "conv3", "downsample"]]
     block = refs[2].block                                  # stage 2, first block: has a projection
     g = block.attn
     x = torch.randn(2, 32, 32, 32)
     h = torch.relu(block.bn1(block.conv1(g["conv1"](x))))
     h = torch.relu(block.bn2(block.conv2(g["conv2"](h))))
     h = block.bn3(block.conv3(g["conv3"](h)))              # no gate after bn3
-    y, _ = block(x)
-    assert torch.allclose(y, torch.relu(h + block.shortcut(g["shortcut"](x))), atol=1e-6)
-    assert not torch.allclose(y, torch.relu(h + block.shortcut(x)), atol=1e-3)
+    y = block(x)
+    assert torch.allclose(y, torch.relu(h + block.downsample(g["downsample"](x))), atol=1e-6)
+    assert torch.allclose(block.shortcut(x), block.downsample(g["downsample"](x)))   # S(x) includes its gate
+    assert not torch.allclose(y, torch.relu(h + block.downsample(x)), atol=1e-3)
     img = torch.randn(2, 3, 32, 32)
     seen = []
     net.stem_attn.register_forward_hook(lambda m, a, o: seen.append(a[0]))
@@ -97,7 +99,7 @@ def test_param_groups_exempt_srm_and_gct_beta_from_weight_decay():
     net = small_resnet("srm")
     decay, free = train.param_groups(net, 5e-4)
     assert (decay["weight_decay"], free["weight_decay"]) == (5e-4, 0.0)
-    srm = {f"stages.{s}.blocks.{b}.attn.{p}" for s in range(3) for b in range(2) for p in ("cfc", "bn.weight", "bn.bias")}
+    srm = {f"stages.{s}.{b}.attn.{p}" for s in range(3) for b in range(2) for p in ("cfc", "bn.weight", "bn.bias")}
     assert set(free["names"]) == srm and not srm & set(decay["names"])
     assert any(n.endswith("bn3.weight") for n in decay["names"])          # the network's own BNs decay
     net = small_resnet("gct")
@@ -132,6 +134,7 @@ def test_dia_is_one_module_per_stage_and_carries_its_state():
     net = small_resnet("dia").eval()
     refs = net.blocks()
     assert refs[0].attn is refs[1].attn is net.stages[0].dia
+    assert [r.block.recurrent for r in refs] == [True] * 6
     assert refs[1].attn is not refs[2].attn
     # registered once: no duplicated parameters in the state_dict
     keys = [k for k in net.state_dict() if ".lstm." in k]

@@ -27,9 +27,9 @@ FcaNet DCT size 56, 28, 14, 7 (the map sizes at 224 x 224 input). The classifier
 Each :class:`Bottleneck` keeps its module as ``block.attn`` (``None`` when it has none), so a
 forward hook on ``block.attn`` sees the attended features. For GCT ``block.attn`` is a
 ``ModuleDict`` keyed by the convolution each gate precedes (``conv1``, ``conv2``, ``conv3``,
-``downsample``), and the stem's gate is ``model.stem_attn``. DIA's shared module is the same
-object in every block of a stage: ``parameters()`` yields it once, ``state_dict()`` lists it under
-each block (the same tensors), and :meth:`ResNet.attention_modules` lists every module once.
+``downsample``), and the stem's gate is ``model.stem_attn``. DIA's shared module is registered
+once per stage, as ``layer1.dia`` ... ``layer4.dia`` (its state_dict keys), and every block of the
+stage refers to it as ``block.attn``; :meth:`ResNet.attention_modules` lists every module once.
 
 Example::
 
@@ -71,22 +71,30 @@ def conv3x3(in_c: int, out_c: int, stride: int = 1) -> nn.Conv2d:
 
 
 class Bottleneck(nn.Module):
-    r"""The ResNet bottleneck with an optional channel-attention module.
+    r"""The ResNet bottleneck with an optional channel-attention module, used by
+    :func:`resnet50` and by :func:`chattn.models.small_resnet`.
 
     .. math::
         F(x) = \mathrm{BN}_3 W_3\, \delta(\mathrm{BN}_2 W_2\, \delta(\mathrm{BN}_1 W_1 x)), \qquad
-        y = \delta(A(F(x)) + \mathrm{shortcut}(x))
+        y = \delta(A(F(x)) + S(x))
+
+    with :math:`S` the shortcut (:meth:`shortcut`): the input itself, or its projection
+    ``downsample`` (1x1 conv with the stride, then BN) when the stride or the width changes.
 
     ``placement`` says where ``attn`` acts: ``"after_bn3"`` (:math:`A` above), ``"shared"`` (the
     same as ``after_bn3`` but ``attn(out, state) -> (out, state)`` is a recurrent module shared by
-    the stage), ``"before_conv"`` (``attn`` is a ``ModuleDict`` of gates applied to the input of
-    ``conv1``, ``conv2``, ``conv3`` and the downsample conv; :math:`A` is the identity).
+    the stage: DIA), ``"before_conv"`` (``attn`` is a ``ModuleDict`` of gates applied to the input of
+    the convolutions they are keyed by, ``conv1``, ``conv2``, ``conv3`` and ``downsample``: GCT;
+    :math:`A` is the identity). A ``"shared"`` module is not registered in the block: its
+    :class:`Stage` registers it once, as ``stage.dia``, and ``block.attn`` refers to it.
 
     Args:
         inplanes: input channels.  planes: bottleneck width (output ``4 * planes``).
         stride: stride of the block (on ``conv2``, or on ``conv1`` if ``stride_in_1x1``).
         attn: the module, a ``ModuleDict`` of gates, or ``None``.
         placement: ``"after_bn3"``, ``"shared"`` or ``"before_conv"``.
+        stage: the block's stage, counted from 1 (a label: it changes nothing in the computation).
+        index: the block's place in its stage, counted from 0 (a label, too).
 
     Shape: ``(B, inplanes, H, W) -> (B, 4 planes, H / stride, W / stride)``. A ``"shared"`` block
     takes and returns the state too: ``forward(x, state) -> (y, state)``.
@@ -96,10 +104,12 @@ class Bottleneck(nn.Module):
     PLACEMENTS = ("after_bn3", "shared", "before_conv")
 
     def __init__(self, inplanes: int, planes: int, stride: int = 1, attn: nn.Module | None = None,
-                 placement: str = "after_bn3", stride_in_1x1: bool = False):
+                 placement: str = "after_bn3", stride_in_1x1: bool = False, *, stage: int = 0,
+                 index: int = 0):
         super().__init__()
         width, out = planes, planes * self.expansion
         s1, s3 = (stride, 1) if stride_in_1x1 else (1, stride)
+        self.stage, self.index = stage, index
         self.conv1, self.bn1 = conv1x1(inplanes, width, s1), nn.BatchNorm2d(width)
         self.conv2, self.bn2 = conv3x3(width, width, s3), nn.BatchNorm2d(width)
         self.conv3, self.bn3 = conv1x1(width, out), nn.BatchNorm2d(out)
@@ -108,7 +118,10 @@ class Bottleneck(nn.Module):
         if stride != 1 or inplanes != out:
             self.downsample = nn.Sequential(conv1x1(inplanes, out, stride), nn.BatchNorm2d(out))
         self.placement = _validate.one_of(placement, "placement", self.PLACEMENTS)
-        self.attn = attn
+        if self.placement == "shared":      # the stage's module: a reference, not a registered child
+            object.__setattr__(self, "attn", attn)
+        else:
+            self.attn = attn
 
     @property
     def recurrent(self) -> bool:
@@ -116,14 +129,18 @@ class Bottleneck(nn.Module):
 
     def _gate(self, conv: str, x: torch.Tensor) -> torch.Tensor:
         if self.placement == "before_conv" and self.attn is not None:
-            return self.attn[conv](x)
+            return self.attn[conv](x)                                          # GCT before ``conv``
         return x
 
+    def shortcut(self, x: torch.Tensor) -> torch.Tensor:
+        """:math:`S(x)`: ``x``, or ``downsample(x)`` (behind its GCT gate, if any)."""
+        return x if self.downsample is None else self.downsample(self._gate("downsample", x))
+
     def forward(self, x: torch.Tensor, state=None):
-        out = self.relu(self.bn1(self.conv1(self._gate("conv1", x))))
-        out = self.relu(self.bn2(self.conv2(self._gate("conv2", out))))
+        out = self.relu(self.bn1(self.conv1(self._gate("conv1", x))))        # (B, planes, H, W)
+        out = self.relu(self.bn2(self.conv2(self._gate("conv2", out))))      # (B, planes, H', W')
         out = self.bn3(self.conv3(self._gate("conv3", out)))                  # (B, 4 planes, H', W')
-        identity = x if self.downsample is None else self.downsample(self._gate("downsample", x))
+        identity = self.shortcut(x)
         if self.recurrent:
             out, state = self.attn(out, state)                                 # DIA: shared LSTM step
         elif self.placement == "after_bn3" and self.attn is not None:
@@ -132,13 +149,36 @@ class Bottleneck(nn.Module):
         return (out, state) if self.recurrent else out
 
 
-class Stage(nn.Sequential):
-    """A ResNet stage (``layer1`` ... ``layer4``): its bottlenecks in order, passing the state
-    of a shared recurrent module (DIA) from block to block, starting from ``None``."""
+class Stage(nn.Module):
+    """A ResNet stage (``layer1`` ... ``layer4``): its bottlenecks in order, registered as
+    ``stage[0]``, ``stage[1]``... (state_dict keys ``layer1.0.conv1.weight``...), and, for DIA, the
+    one module they share, registered once as ``stage.dia`` (``None`` otherwise). The forward passes
+    the shared module's state from block to block, starting from ``None``."""
+
+    def __init__(self, blocks: Sequence[Bottleneck], dia: nn.Module | None = None):
+        super().__init__()
+        for i, block in enumerate(blocks):
+            self.add_module(str(i), block)
+        self._depth = len(blocks)
+        self.dia = dia
+
+    @property
+    def blocks(self) -> list[Bottleneck]:
+        """The bottlenecks, in order."""
+        return [self._modules[str(i)] for i in range(self._depth)]
+
+    def __getitem__(self, i: int) -> Bottleneck:
+        return self.blocks[i]
+
+    def __len__(self) -> int:
+        return self._depth
+
+    def __iter__(self):
+        return iter(self.blocks)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         state = None
-        for block in self:
+        for block in self.blocks:
             if block.recurrent:
                 x, state = block(x, state)
             else:
@@ -246,9 +286,10 @@ class ResNet(nn.Module):
                 attn, placement = shared, "shared"
             else:
                 attn, placement = create(name, out, **opts), "after_bn3"
-            stage.append(Bottleneck(inplanes, planes, s, attn, placement, self.stride_in_1x1))
+            stage.append(Bottleneck(inplanes, planes, s, attn, placement, self.stride_in_1x1,
+                                    stage=index + 1, index=b))
         self.inplanes = out
-        return Stage(*stage)
+        return Stage(stage, dia=shared)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """Everything before the pooling: ``(B, 3, H, W) -> (B, 2048, H/32, W/32)`` (H/16 with

@@ -9,24 +9,29 @@ r"""A small bottleneck ResNet for 32x32 patches, with any channel-attention modu
     stage3 depth x Bottleneck(4w), stride 2 (first)     (B, 4w,  8,  8)
     head   GAP -> Linear(4w -> num_classes)             (B, num_classes)
 
-Each bottleneck is ResNet-50's (1x1 reduce to C/4, 3x3 with the stride, 1x1 expand, each
-followed by BN) with the attention module where SE-ResNet puts it: on the output of the last BN,
-before the residual add,
+Each bottleneck is ResNet-50's, the same class (:class:`chattn.models.resnet.Bottleneck`: 1x1
+reduce to C/4, 3x3 with the stride, 1x1 expand, each followed by BN), with the attention module
+where SE-ResNet puts it: on the output of the last BN, before the residual add,
 
 .. math::
     Y = \delta\big(A(\mathrm{BN}_3(W_3\,\delta(\mathrm{BN}_2(W_2\,\delta(\mathrm{BN}_1(W_1 X)))))) + S(X)\big)
 
-with :math:`A` the attention module (the identity for ``attn=None``) and :math:`S` the shortcut.
+with :math:`A` the attention module (the identity for ``attn=None``) and :math:`S` the shortcut
+(``block.shortcut(x)``: ``X`` itself, or its projection ``block.downsample`` where the stride or
+the width changes). The blocks of stage ``i`` are ``stages[i][0]``, ``stages[i][1]``... (also
+``stages[i].blocks``), as the layers of :func:`~chattn.models.resnet50` are.
 Per module:
 
 - ``dia``: one :class:`~chattn.DIA` per stage, shared by its blocks; the LSTM state flows from
   block to block and restarts at zero in each stage (DIANet). Every block's ``attn`` attribute
-  points to that shared module, which is registered once, as ``stages[i].dia``.
+  points to that shared module, which is registered once, as ``stages[i].dia`` (as in
+  :func:`~chattn.models.resnet50`).
 - ``gct``: as in GCT's paper (and :mod:`chattn.models.resnet`), a GCT before every convolution,
   gating that convolution's input: the stem's (``model.stem_attn``, on the 3 input channels) and,
-  in each block, ``conv1``, ``conv2``, ``conv3`` and the shortcut's projection. The block's
-  ``attn`` is then an ``nn.ModuleDict`` of those gates keyed ``'conv1'``, ``'conv2'``, ``'conv3'``
-  (and ``'shortcut'`` where the shortcut has a convolution); nothing is applied after ``bn3``.
+  in each block, ``conv1``, ``conv2``, ``conv3`` and the shortcut's projection ``downsample``. The
+  block's ``attn`` is then an ``nn.ModuleDict`` of those gates keyed ``'conv1'``, ``'conv2'``,
+  ``'conv3'`` (and ``'downsample'`` where the shortcut has a convolution); nothing is applied
+  after ``bn3``.
 - ``enc``: the Context Encoding Module returns ``relu(X + X·γ)``; the SE-loss head is not built
   (``num_classes`` belongs to the network), so the module returns the map only.
 - ``fca``: ``dct_h = dct_w =`` the stage's map size (32, 16, 8 for 32x32 input).
@@ -43,11 +48,11 @@ from typing import NamedTuple
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from .. import _validate
 from ..data import PHOTOS
 from ..registry import available, create
+from .resnet import Bottleneck, Stage
 
 
 def small_options(attn: str, channels: int, size: int) -> dict:
@@ -66,66 +71,6 @@ def small_options(attn: str, channels: int, size: int) -> dict:
     if attn == "gsop":
         return {"att_dim": max(channels // 4, 1)}
     return {}
-
-
-class Bottleneck(nn.Module):
-    """1x1 -> 3x3 (stride) -> 1x1 bottleneck with the attention after ``bn3``, before the add; or,
-    when ``attn`` is an ``nn.ModuleDict`` (GCT), its gates on the inputs of the convolutions they
-    are keyed by (``conv1``, ``conv2``, ``conv3``, ``shortcut``).
-
-    ``forward(x, state=None) -> (y, state)``: ``state`` is DIA's LSTM state, passed along a stage
-    (``None`` for every other module).
-    """
-
-    def __init__(self, in_ch: int, out_ch: int, stride: int, attn: nn.Module | None,
-                 stage: int, index: int, shared: bool = False):
-        super().__init__()
-        mid = out_ch // 4
-        self.stage, self.index = stage, index
-        self.conv1 = nn.Conv2d(in_ch, mid, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(mid)
-        self.conv2 = nn.Conv2d(mid, mid, 3, stride, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(mid)
-        self.conv3 = nn.Conv2d(mid, out_ch, 1, bias=False)
-        self.bn3 = nn.BatchNorm2d(out_ch)
-        self.shortcut = nn.Identity()
-        if stride != 1 or in_ch != out_ch:
-            self.shortcut = nn.Sequential(nn.Conv2d(in_ch, out_ch, 1, stride, bias=False), nn.BatchNorm2d(out_ch))
-        if shared:      # DIA: a reference to the stage's module, not a registered child
-            object.__setattr__(self, "attn", attn)
-        else:
-            self.attn = attn
-        self.shared = shared
-        self.before_conv = isinstance(attn, nn.ModuleDict)
-
-    def _gate(self, conv: str, x: torch.Tensor) -> torch.Tensor:
-        return self.attn[conv](x) if self.before_conv else x     # GCT before the convolution ``conv``
-
-    def forward(self, x: torch.Tensor, state=None):
-        out = F.relu(self.bn1(self.conv1(self._gate("conv1", x))))     # (B, C/4, H, W)
-        out = F.relu(self.bn2(self.conv2(self._gate("conv2", out))))   # (B, C/4, H/s, W/s)
-        out = self.bn3(self.conv3(self._gate("conv3", out)))           # (B, C, H/s, W/s)
-        if self.shared:
-            out, state = self.attn(out, state)             # DIA step: gate and new (h, c)
-        elif self.attn is not None and not self.before_conv:
-            out = self.attn(out)                           # Y = s · X
-        short = self.shortcut(self._gate("shortcut", x) if isinstance(self.shortcut, nn.Sequential) else x)
-        return F.relu(out + short), state
-
-
-class Stage(nn.Module):
-    """``depth`` bottlenecks; for DIA also the one module they share (``self.dia``)."""
-
-    def __init__(self, blocks: list[Bottleneck], dia: nn.Module | None = None):
-        super().__init__()
-        self.blocks = nn.ModuleList(blocks)
-        self.dia = dia
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        state = None
-        for block in self.blocks:
-            x, state = block(x, state)
-        return x
 
 
 class BlockRef(NamedTuple):
@@ -174,12 +119,14 @@ class SmallResNet(nn.Module):
                     mid = out_ch // 4
                     widths = {"conv1": in_ch, "conv2": mid, "conv3": mid}
                     if i == 0 and (stride != 1 or in_ch != out_ch):
-                        widths["shortcut"] = in_ch
-                    block_attn = nn.ModuleDict({k: create(attn, c, **options) for k, c in widths.items()})
+                        widths["downsample"] = in_ch
+                    block_attn, placement = nn.ModuleDict({k: create(attn, c, **options) for k, c in widths.items()}), "before_conv"
+                elif dia is not None:
+                    block_attn, placement = dia, "shared"
                 else:
-                    block_attn = dia if dia is not None else make()
-                blocks.append(Bottleneck(in_ch, out_ch, stride if i == 0 else 1, block_attn,
-                                         stage=s, index=i, shared=dia is not None))
+                    block_attn, placement = make(), "after_bn3"
+                blocks.append(Bottleneck(in_ch, out_ch // Bottleneck.expansion, stride if i == 0 else 1, block_attn,
+                                         placement, stage=s, index=i))
                 in_ch = out_ch
             stages.append(Stage(blocks, dia))
         self.stages = nn.ModuleList(stages)
