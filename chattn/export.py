@@ -68,7 +68,7 @@ def _attention_modules(model: nn.Module) -> tuple[dict[nn.Module, str], set[nn.M
         for stage, block, attn in model.blocks():
             if isinstance(attn, nn.ModuleDict):
                 places.update({m: f"s{stage}b{block.index}.{key}" for key, m in attn.items()})
-            elif attn is not None and not block.shared:
+            elif attn is not None and not block.recurrent:
                 places[attn] = f"s{stage}b{block.index}"
             elif attn is not None:
                 places[attn] = f"s{stage}b"     # shared per stage (DIA): call k is block k

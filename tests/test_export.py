@@ -76,7 +76,7 @@ def test_gate_names_follow_the_blocks():
     assert names == ["logits"] + [f"gate.s{s}b{b}" for s in (1, 2, 3) for b in (0, 1)]
     gct = export.gate_names(small_resnet("gct").eval())
     assert gct[:5] == ["logits", "gate.stem", "gate.s1b0.conv1", "gate.s1b0.conv2", "gate.s1b0.conv3"]
-    assert "gate.s2b0.shortcut" in gct
+    assert "gate.s2b0.downsample" in gct
     assert export.gate_names(small_resnet(None)) == ["logits"]
 
 
