@@ -24,6 +24,7 @@ Example::
 from __future__ import annotations
 
 import functools
+import math
 
 import numpy as np
 import torch
@@ -41,6 +42,13 @@ TRAIN_FRACTION = 0.6
 PER_CLASS = {"train": 400, "test": 200}
 
 SPLITS = ("train", "test")
+
+#: The tasks: ``"patches"``, the photographs as they are; ``"recoloured"``, every patch with its
+#: own random per-channel gain and contrast (:func:`recolour`).
+TASKS = ("patches", "recoloured")
+
+#: Ranges of :func:`recolour`: gain and contrast factors are log-uniform in ``[1/f, f]``.
+RECOLOUR = {"gain": 2.0, "contrast": 2.0}
 
 
 @functools.lru_cache(maxsize=None)
@@ -149,20 +157,26 @@ def patch_coordinates(split: str, patch: int = 32, per_class: int | None = None,
 
 
 @functools.lru_cache(maxsize=16)
-def _dataset(split: str, patch: int, per_class: int | None, seed: int):
+def _dataset(split: str, patch: int, per_class: int | None, seed: int, task: str = "patches"):
     coords = patch_coordinates(split, patch, per_class, seed)
     x = torch.stack([_photo(PHOTOS[k])[:, t:t + patch, l:l + patch] for k, t, l in coords.tolist()])
-    return normalize(x), coords[:, 0].clone()
+    x = normalize(x)
+    if task == "recoloured":      # fixed draws per split, so every run is evaluated on the same tensors
+        x = recolour(x, torch.Generator().manual_seed(1_000_003 * seed + SPLITS.index(split)))
+    return x, coords[:, 0].clone()
 
 
-def make_dataset(split: str, patch: int = 32, per_class: int | None = None, seed: int = 0):
+def make_dataset(split: str, patch: int = 32, per_class: int | None = None, seed: int = 0,
+                 task: str = "patches"):
     """Patches and labels for ``split`` (``'train'`` or ``'test'``).
 
     Args:
         split: ``'train'`` (left region) or ``'test'`` (right region).
         patch: side p of the square patches, 32.
         per_class: patches per class; default 400 (train) / 200 (test).
-        seed: seed of the patch positions; same seed, same tensors.
+        seed: seed of the patch positions (and of the recolouring); same seed, same tensors.
+        task: ``'patches'`` (the photographs as they are) or ``'recoloured'`` (each patch through
+            :func:`recolour`, with draws fixed by ``seed`` and ``split``).
 
     Returns:
         ``x``: float32 ``(N, 3, p, p)``, normalised;  ``y``: int64 ``(N,)`` class indices into
@@ -174,8 +188,48 @@ def make_dataset(split: str, patch: int = 32, per_class: int | None = None, seed
         >>> x.shape, y[:6].tolist()
         (torch.Size([40, 3, 32, 32]), [0, 0, 0, 0, 0, 1])
     """
-    x, y = _dataset(split, patch, per_class, seed)
+    _validate.one_of(task, "task", TASKS)
+    x, y = _dataset(split, patch, per_class, seed, task)
     return x.clone(), y.clone()
+
+
+def recolour(x: torch.Tensor, generator: torch.Generator | None = None, gain: float = RECOLOUR["gain"],
+             contrast: float = RECOLOUR["contrast"]) -> torch.Tensor:
+    r"""Give every sample of a normalised batch ``(N, 3, p, p)`` its own colour balance and contrast.
+
+    On the [0, 1] image, per sample n and channel c, with :math:`m_{nc}` the mean of that
+    channel over the patch:
+
+    .. math::
+        x'_{nc} = \mathrm{clip}\big(g_{nc}\,(m_{nc} + a_{nc}\,(x_{nc} - m_{nc})),\ 0,\ 1\big),
+        \qquad \log g_{nc} \sim U(-\log f_g, \log f_g),\ \log a_{nc} \sim U(-\log f_a, \log f_a)
+
+    with :math:`f_g` = ``gain`` and :math:`f_a` = ``contrast`` (2 and 2: each channel's brightness
+    and contrast is halved or doubled at the extremes). A grey texture comes out tinted; a
+    colour photograph's channel balance no longer tells which photograph it is. The gains differ
+    per sample, so a BatchNorm (statistics of the whole batch) cannot undo them; a gate computed
+    from the sample itself, per channel, can. The draws come from ``generator``.
+
+    Example::
+
+        >>> x, _ = make_dataset("train", per_class=2)
+        >>> recolour(x, torch.Generator().manual_seed(0)).shape
+        torch.Size([16, 3, 32, 32])
+    """
+    _validate.feature_map(x, 3)
+    gain = _validate.positive_float(gain, "gain")
+    contrast = _validate.positive_float(contrast, "contrast")
+    if gain < 1 or contrast < 1:
+        raise ValueError(f"gain and contrast must be >= 1 (factors in [1/f, f]), got gain={gain}, contrast={contrast}")
+    n = x.shape[0]
+
+    def factor(f):
+        return torch.exp(math.log(f) * (2 * torch.rand(n, 3, 1, 1, generator=generator) - 1))
+
+    g, a = factor(gain), factor(contrast)
+    img = denormalize(x)
+    mean = img.mean((2, 3), keepdim=True)
+    return normalize((g * (mean + a * (img - mean))).clamp(0, 1))
 
 
 def augment(x: torch.Tensor, generator: torch.Generator | None = None, pad: int = 4,

@@ -71,7 +71,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from . import __version__, _validate
-from .data import PHOTOS, augment, make_dataset
+from .data import PHOTOS, TASKS, augment, make_dataset, recolour
 from .models.checkpoints import IMAGENET_MEAN, IMAGENET_STD, preprocess
 from .models.resnet import resnet50
 from .models.small import SmallResNet, small_resnet
@@ -90,10 +90,47 @@ def configs() -> list[str]:
     return ["none"] + available()
 
 
-def stem(attn: str, seed: int | None = None, arch: str = "small") -> str:
+def stem(attn: str, seed: int | None = None, arch: str = "small", options: dict | None = None) -> str:
     """File stem of a run: ``small_resnet_se_seed1``, or ``small_resnet_se`` for shipped weights
-    (``resnet50_se_seed1`` for ``arch="resnet50"``)."""
-    return ("small_resnet" if arch == "small" else arch) + f"_{attn}" + ("" if seed is None else f"_seed{seed}")
+    (``resnet50_se_seed1`` for ``arch="resnet50"``); module options follow the name, sorted
+    (``small_resnet_se_reduction8_seed1``, ``small_resnet_eca_k_size5``)."""
+    opts = "".join(f"_{k}{_option_text(v)}" for k, v in sorted((options or {}).items()))
+    return ("small_resnet" if arch == "small" else arch) + f"_{attn}{opts}" + ("" if seed is None else f"_seed{seed}")
+
+
+def _option_text(value) -> str:
+    return str(value).replace(".", "p").replace("-", "m")
+
+
+def parse_option(text: str) -> tuple[str, object]:
+    """``'reduction=8'`` -> ``('reduction', 8)``: the value as an int, else a float, else
+    ``True``/``False``/``None``, else the string."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip().isidentifier() or not value.strip():
+        raise ValueError(f"an option must look like key=value (e.g. reduction=8), got {text!r}")
+    return key.strip(), _parse_value(value.strip())
+
+
+def _parse_value(value: str):
+    for convert in (int, float):
+        try:
+            return convert(value)
+        except ValueError:
+            pass
+    return {"True": True, "False": False, "None": None}.get(value, value)
+
+
+def parse_sweep(text: str) -> tuple[str, str, list]:
+    """``'se:reduction=2,4,8'`` -> ``('se', 'reduction', [2, 4, 8])``: a module, one of its options,
+    and the values to train it with."""
+    attn, sep, rest = text.partition(":")
+    key, eq, values = rest.partition("=")
+    if not sep or not eq or not key.strip().isidentifier() or not values.strip():
+        raise ValueError(f"a sweep must look like module:option=v1,v2,... (e.g. se:reduction=2,4,8), got {text!r}")
+    parsed = [_parse_value(v.strip()) for v in values.split(",") if v.strip()]
+    if len(set(map(repr, parsed))) != len(parsed):
+        raise ValueError(f"sweep {text!r} repeats a value")
+    return attn.strip().lower(), key.strip(), parsed
 
 
 @torch.no_grad()
@@ -356,7 +393,8 @@ def train_run(attn: str = "none", seed: int = 0, epochs: int = DEFAULTS["epochs"
               weight_decay: float = DEFAULTS["weight_decay"], width: int = DEFAULTS["width"],
               depth: int = DEFAULTS["depth"], patch: int = DEFAULTS["patch"], progress: bool = True,
               *, data=None, arch: str = "small", device: str = "cpu", sync_bn: str = "attention",
-              workers: int = 0, optimizer: str = "adamw", channels_last: bool | None = None):
+              workers: int = 0, optimizer: str = "adamw", channels_last: bool | None = None,
+              options: dict | None = None, task: str = "patches"):
     r"""Train one model; return ``(model, record)`` (the record without file names).
 
     Loss: :math:`\frac1B\sum_i -\log \mathrm{softmax}(f(\mathrm{aug}(x_i)))_{y_i}` over the global
@@ -375,7 +413,10 @@ def train_run(attn: str = "none", seed: int = 0, epochs: int = DEFAULTS["epochs"
     processes for ``data``; ``optimizer``: ``"adamw"`` (the grid's) or ``"sgd"`` (momentum 0.9,
     L2 weight decay: the papers' ImageNet recipe); ``channels_last``: the memory layout of the
     network and its inputs, ``None``: channels-last in one process (about 2x faster convolutions on
-    CPU), contiguous under DDP.
+    CPU), contiguous under DDP; ``options``: keyword arguments of every attention module (e.g.
+    ``{"reduction": 8}``, kept in the record under ``model.options``); ``task``: ``"patches"`` or
+    ``"recoloured"`` (:func:`chattn.data.recolour` on every training batch, after the augmentation,
+    and with fixed draws on the evaluated patches).
 
     Example::
 
@@ -391,6 +432,12 @@ def train_run(attn: str = "none", seed: int = 0, epochs: int = DEFAULTS["epochs"
     device = _validate.one_of(device, "device", ("cpu", "cuda"))
     sync_bn = _validate.one_of(sync_bn, "sync_bn", ("attention", "all", "none"))
     optimizer = _validate.one_of(optimizer, "optimizer", ("adamw", "sgd"))
+    task = _validate.one_of(task, "task", TASKS)
+    options = dict(options or {})
+    if not all(isinstance(k, str) for k in options):
+        raise TypeError(f"options must be a dict with str keys, got {options!r}")
+    if data is not None and task != "patches":
+        raise ValueError(f"task={task!r} is a variant of the photo patches; it does not apply to data={str(data)!r}")
     if device == "cuda" and not torch.cuda.is_available():
         raise ValueError("device='cuda' but torch.cuda.is_available() is False")
     rank, world, local_rank = _world()
@@ -400,8 +447,11 @@ def train_run(attn: str = "none", seed: int = 0, epochs: int = DEFAULTS["epochs"
     dev = torch.device(device, local_rank) if device == "cuda" else torch.device("cpu")
 
     if data is None:
-        x, y = make_dataset("train", patch, per_class)
-        xt, yt = make_dataset("test", patch, test_per_class)
+        x, y = make_dataset("train", patch, per_class, task=task)
+        xt, yt = make_dataset("test", patch, test_per_class, task=task)
+        if task == "recoloured":          # training draws fresh gains every batch, from the clean patches
+            x, _ = make_dataset("train", patch, per_class)
+            x_eval, _ = make_dataset("train", patch, per_class, task=task)
         classes = list(PHOTOS)
         train_set = torch.utils.data.TensorDataset(x, y)
     else:
@@ -414,9 +464,9 @@ def train_run(attn: str = "none", seed: int = 0, epochs: int = DEFAULTS["epochs"
     attn_name = None if attn in (None, "none") else attn
     torch.manual_seed(seed)
     if arch == "small":
-        model = small_resnet(attn, len(classes), width, depth=depth, input_size=patch)
+        model = small_resnet(attn, len(classes), width, depth=depth, input_size=patch, **options)
     else:
-        model = resnet50(attn_name, len(classes))
+        model = resnet50(attn_name, len(classes), **options)
     synced = sync_batchnorm(model, sync_bn, cuda=device == "cuda") if world > 1 else []
     # channels_last: about 2x faster convolutions on CPU, but float32 gradients of the small net on
     # this CPU were up to 2% (of a parameter's largest gradient) off a float64 reference, against
@@ -448,7 +498,10 @@ def train_run(attn: str = "none", seed: int = 0, epochs: int = DEFAULTS["epochs"
                 # with the draws of those positions, so W processes see what one process sees.
                 full = x.new_zeros((len(j) * world,) + x.shape[1:])
                 full[rank::world] = x[j]
-                yield augment(full, g)[rank::world], y[j]
+                full = augment(full, g)
+                if task == "recoloured":
+                    full = recolour(full, g)
+                yield full[rank::world], y[j]
     else:
         loader = torch.utils.data.DataLoader(train_set, local_batch, sampler=sampler, num_workers=workers,
                                              pin_memory=device == "cuda", drop_last=True,
@@ -497,7 +550,8 @@ def train_run(attn: str = "none", seed: int = 0, epochs: int = DEFAULTS["epochs"
     train_acc = train_loss = test_acc = test_loss = None
     if rank == 0:
         if data is None:
-            train_acc, train_loss = evaluate(model, x.contiguous().to(dev), y.to(dev))
+            x_eval = x_eval if task == "recoloured" else x
+            train_acc, train_loss = evaluate(model, x_eval.contiguous().to(dev), y.to(dev))
             test_acc, test_loss = evaluate(model, xt.to(dev), yt.to(dev))
         else:
             train_loss = statistics.fmean(epoch_losses) if epoch_losses else None
@@ -511,8 +565,8 @@ def train_run(attn: str = "none", seed: int = 0, epochs: int = DEFAULTS["epochs"
         train_accuracy=train_acc, test_accuracy=test_acc, train_loss=train_loss, test_loss=test_loss,
         params=sum(p.numel() for p in model.parameters()), seconds=round(seconds, 2),
         model=model.config() if arch == "small" else dict(arch="resnet50", attn=attn_name or "none",
-                                                          num_classes=len(classes)),
-        arch=arch, data=str(data) if data is not None else "photo patches", classes=classes,
+                                                          num_classes=len(classes), options=options),
+        arch=arch, data=str(data) if data is not None else "photo patches", task=task, classes=classes,
         patch=patch, per_class=per_class, test_per_class=test_per_class, data_seed=0,
         batch_size=batch_size, lr=lr, weight_decay=weight_decay, optimizer="AdamW, warm-up + cosine" if optimizer == "adamw" else "SGD momentum 0.9, warm-up + cosine",
         no_weight_decay=[n for g in groups if g["weight_decay"] == 0 for n in g["names"]],
@@ -557,19 +611,32 @@ def save_weights(model: nn.Module, path: Path, config: dict | None = None) -> st
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def run_and_save(attn: str, seed: int, out: Path, ship: bool = False, **kwargs) -> dict:
-    """:func:`train_run`, then write the weights (unless ``ship`` and ``seed != 0``) and the JSON record."""
-    out = Path(out)
+def ship_dir(task: str = "patches", options: dict | None = None) -> Path:
+    """Where ``--ship`` writes a run: the grid (photo patches, default options) in
+    :data:`WEIGHTS_DIR`, runs with module options in ``WEIGHTS_DIR/sweep``, runs of another task in
+    ``WEIGHTS_DIR/<task>``."""
+    _validate.one_of(task, "task", TASKS)
+    if task != "patches":
+        return WEIGHTS_DIR / task
+    return WEIGHTS_DIR / "sweep" if options else WEIGHTS_DIR
+
+
+def run_and_save(attn: str, seed: int, out: Path | None = None, ship: bool = False, weights: bool = True,
+                 **kwargs) -> dict:
+    """:func:`train_run`, then write the weights (unless ``weights`` is false, or ``ship`` and
+    ``seed != 0``) and the JSON record. With ``ship``, ``out`` defaults to :func:`ship_dir`."""
     model, record = train_run(attn, seed, **kwargs)
+    options = record["model"].get("options") or {}
+    out = ship_dir(record.get("task", "patches"), options) if out is None else Path(out)
     record["weights"] = None
     if _world()[0] != 0:                  # only rank 0 writes
         return record
     out.mkdir(parents=True, exist_ok=True)
-    if not ship or seed == 0:
-        path = out / (stem(record["attn"], None if ship else seed, record["arch"]) + ".safetensors")
+    if weights and (not ship or seed == 0):
+        path = out / (stem(record["attn"], None if ship else seed, record["arch"], options) + ".safetensors")
         record["weights"] = path.name
         record["weights_sha256"] = save_weights(model, path, record["model"])
-    (out / (stem(record["attn"], seed, record["arch"]) + ".json")).write_text(json.dumps(record, indent=1) + "\n")
+    (out / (stem(record["attn"], seed, record["arch"], options) + ".json")).write_text(json.dumps(record, indent=1) + "\n")
     return record
 
 
@@ -588,11 +655,12 @@ def summarize(records: list[dict]) -> list[dict]:
     mean train accuracy and seconds."""
     rows = {}
     for r in records:
-        rows.setdefault(r["attn"], []).append(r)
+        options = r.get("model", {}).get("options") or {}
+        rows.setdefault((r["attn"], json.dumps(options, sort_keys=True)), []).append(r)
     out = []
-    for attn, rs in rows.items():
+    for (attn, options), rs in rows.items():
         acc = [r["test_accuracy"] for r in rs]
-        out.append(dict(attn=attn, runs=len(rs), params=rs[0]["params"], test_mean=statistics.fmean(acc),
+        out.append(dict(attn=attn, options=json.loads(options), runs=len(rs), params=rs[0]["params"], test_mean=statistics.fmean(acc),
                         test_std=statistics.stdev(acc) if len(acc) > 1 else 0.0,
                         train_mean=statistics.fmean(r["train_accuracy"] for r in rs),
                         seconds=statistics.fmean(r["seconds"] for r in rs)))
@@ -604,7 +672,8 @@ def format_summary(rows: list[dict]) -> str:
     lines = ["| module | runs | params | test acc (mean ± std) | train acc | s/run |",
              "|---|---:|---:|---:|---:|---:|"]
     for r in rows:
-        lines.append(f"| {r['attn']} | {r['runs']} | {r['params']:,} | {100 * r['test_mean']:.2f} ± "
+        label = " ".join([r["attn"]] + [f"{k}={v}" for k, v in sorted(r.get("options", {}).items())])
+        lines.append(f"| {label} | {r['runs']} | {r['params']:,} | {100 * r['test_mean']:.2f} ± "
                      f"{100 * r['test_std']:.2f} | {100 * r['train_mean']:.2f} | {r['seconds']:.0f} |")
     return "\n".join(lines)
 
@@ -615,7 +684,8 @@ def _report(r: dict):
 
     def pct(v):
         return "     -" if v is None else f"{100 * v:6.2f}"
-    print(f"{r['attn']:9s} seed {r['seed']}  train {pct(r['train_accuracy'])}%  "
+    options = " ".join(f"{k}={v}" for k, v in sorted((r["model"].get("options") or {}).items()))
+    print(f"{r['attn']:9s} {options:14s} seed {r['seed']}  train {pct(r['train_accuracy'])}%  "
           f"test {pct(r['test_accuracy'])}%  {r['params']:7,d} params  {r['seconds']:6.1f} s"
           + (f"  ({r['world_size']} processes, {r['device']})" if r.get("world_size", 1) > 1 else ""), flush=True)
 
@@ -634,8 +704,9 @@ def _parallel(runs, out, args, kwargs):
     bar = _progress(len(runs), "runs", not args.quiet)
     with ProcessPoolExecutor(args.jobs, mp_context=ctx, initializer=_worker_init,
                              initargs=(args.threads,)) as pool:
-        futures = [pool.submit(run_and_save, name, seed, out, args.ship, progress=False, **kwargs)
-                   for name, seed in runs]
+        futures = [pool.submit(run_and_save, name, seed, out, args.ship, not args.no_weights, progress=False,
+                               options=options, **kwargs)
+                   for name, seed, options in runs]
         for f in as_completed(futures):
             bar.update(1)
             bar.clear()
@@ -648,10 +719,19 @@ def main(argv=None) -> int:
     what = p.add_mutually_exclusive_group(required=True)
     what.add_argument("--attn", help=f"one of: none, {', '.join(available())}")
     what.add_argument("--all", action="store_true", help="every module and 'none'")
+    what.add_argument("--sweep", action="append", metavar="MODULE:OPTION=V1,V2,...",
+                      help="train MODULE once per value of OPTION (e.g. se:reduction=2,4,8,16,32); repeatable")
     what.add_argument("--summary", metavar="DIR", help="print mean ± std of test accuracy per module")
+    p.add_argument("--opt", action="append", default=[], metavar="KEY=VALUE",
+                   help="an option of the attention module (e.g. reduction=8, k_size=5); repeatable")
+    p.add_argument("--task", choices=TASKS, default="patches",
+                   help="patches (default) or recoloured (per-sample per-channel gain and contrast)")
+    p.add_argument("--no-weights", action="store_true", help="write the records only")
     p.add_argument("--seeds", type=int, default=1, help="seeds 0..N-1 (default 1)")
     p.add_argument("--out", default="runs", help="output directory (default runs/)")
-    p.add_argument("--ship", action="store_true", help=f"write into {WEIGHTS_DIR} (seed-0 weights only)")
+    p.add_argument("--ship", action="store_true",
+                   help=f"write into {WEIGHTS_DIR} (sweep/ for module options, <task>/ for another task; "
+                        "seed-0 weights only)")
     p.add_argument("--threads", type=int, default=2, help="torch threads per run (default 2)")
     p.add_argument("--jobs", type=int, default=1, help="runs in parallel processes (default 1)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -670,10 +750,27 @@ def main(argv=None) -> int:
     if args.summary:
         print(format_summary(summarize(load_records(args.summary))))
         return 0
-    names = configs() if args.all else [args.attn.lower()]
-    for name in names:
+    try:
+        fixed = dict(parse_option(o) for o in args.opt)
+        sweeps = [parse_sweep(s) for s in args.sweep or []]
+    except ValueError as e:
+        p.error(str(e))
+    if sweeps:
+        configs_ = [(attn, {**fixed, key: v}) for attn, key, values in sweeps for v in values]
+    else:
+        configs_ = [(name, dict(fixed)) for name in (configs() if args.all else [args.attn.lower()])]
+    for name, options in configs_:
         if name not in configs():
-            p.error(f"--attn must be one of {configs()}, got {name!r}")
+            p.error(f"the module must be one of {configs()}, got {name!r}")
+        if options and name == "none":
+            p.error(f"options {sorted(options)} need an attention module; 'none' has none")
+        if options and args.all:
+            p.error("--opt applies to one module (--attn or --sweep), not to --all")
+        try:                                               # a bad option fails here, before any training
+            small_resnet(name, width=args.width, depth=args.depth, input_size=args.patch, **options) \
+                if args.arch == "small" else resnet50(None if name == "none" else name, **options)
+        except (TypeError, ValueError) as e:
+            p.error(f"{name} with options {options}: {e}")
     if args.seeds < 1:
         p.error("--seeds must be >= 1")
     if args.threads < 1 or args.jobs < 1:
@@ -686,11 +783,12 @@ def main(argv=None) -> int:
     if args.data is not None and not Path(args.data).is_dir():
         p.error(f"--data {args.data!r} is not a directory")
     torch.set_num_threads(args.threads)
-    out = WEIGHTS_DIR if args.ship else Path(args.out)
+    out = None if args.ship else Path(args.out)
     kwargs = {k: getattr(args, k) for k in DEFAULTS}
     kwargs.update(data=args.data, arch=args.arch, device=args.device, sync_bn=args.sync_bn, workers=args.workers,
-                  optimizer=args.optimizer)
-    runs = [(name, seed) for name in names for seed in range(args.seeds)]
+                  optimizer=args.optimizer, task=args.task)
+    # seed-major: one seed of every config first, so a partial run already covers the grid
+    runs = [(name, seed, options) for seed in range(args.seeds) for name, options in configs_]
     start = time.perf_counter()
     if distributed:
         if args.device == "cuda":
@@ -699,8 +797,9 @@ def main(argv=None) -> int:
     main_process = _world()[0] == 0
     try:
         if args.jobs == 1:
-            for name, seed in runs:
-                _report(run_and_save(name, seed, out, ship=args.ship, progress=not args.quiet, **kwargs))
+            for name, seed, options in runs:
+                _report(run_and_save(name, seed, out, ship=args.ship, weights=not args.no_weights,
+                                     progress=not args.quiet, options=options, **kwargs))
         else:
             _parallel(runs, out, args, kwargs)
     finally:
