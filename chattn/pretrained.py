@@ -3,7 +3,11 @@ what their gates do on real patches.
 
 - :func:`load` builds the network of ``chattn/weights/small_resnet_{attn}.safetensors`` (the seed-0
   run) from the config stored in the file and loads the weights, without pickle.
-- :func:`records` returns the JSON record of every run of the grid (all seeds).
+- :func:`records` returns the JSON record of every run of the grid (all seeds), or of the grid on
+  another task (``records(task="recoloured")``: :func:`chattn.data.recolour`, records only).
+- :data:`SWEEPS` lists the option each module was trained with at several values (SE's reduction,
+  ECA's kernel size, ...); :func:`sweep` summarises them per value and ``load(attn, **options)``
+  loads the seed-0 network of one value (``load("se", reduction=8)``).
 - :func:`gate_statistics` measures, block by block, how much the gate depends on the class: the
   SE paper's "excitation by depth" (Hu et al., Fig. 6): similar across classes in early stages,
   class-specific in late ones.
@@ -20,25 +24,81 @@ Example::
 """
 from __future__ import annotations
 
+import inspect
 import json
+import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from .models.small import SmallResNet, small_resnet
-from .train import WEIGHTS_DIR, configs, load_records, stem
+from . import _validate
+from .data import TASKS
+from .models.resnet import flops
+from .models.small import SmallResNet, small_options, small_resnet
+from .registry import _REGISTRY
+from .train import WEIGHTS_DIR, configs, load_records, ship_dir, stem
+
+#: The sweeps: per module, the option trained at several values and those values (3 seeds each).
+#: A value the grid already uses (e.g. SE's reduction 4, the small net's default) is the grid's runs.
+SWEEPS: dict[str, tuple[str, tuple]] = {
+    "se": ("reduction", (2, 4, 8, 16, 32)),
+    "eca": ("k_size", (1, 3, 5, 7, 9)),
+    "fca": ("reduction", (2, 4, 8, 16)),
+    "bilinear": ("reduction", (4, 8, 16, 32)),
+    "rcan_ca": ("reduction", (2, 4, 8, 16)),
+    "dia": ("reduction", (2, 4, 8, 16)),
+    "soca": ("reduction", (2, 4, 8, 16)),
+}
 
 
-def weights_path(attn: str | None) -> Path:
-    """Path of the shipped seed-0 weights of ``attn`` (``None`` or ``'none'``: the plain ResNet)."""
+def _name(attn) -> str:
     name = "none" if attn is None else attn
     if not isinstance(name, str):
         raise TypeError(f"attn must be None or a str, got {type(attn).__name__}")
     name = name.lower()
     if name not in configs():
         raise ValueError(f"attn must be None or one of {configs()}, got {attn!r}")
-    return WEIGHTS_DIR / (stem(name) + ".safetensors")
+    return name
+
+
+def default_option(attn: str, key: str):
+    """The value of module option ``key`` in the grid's network of ``attn`` (the small net's
+    :func:`~chattn.models.small.small_options`, else the module's own default).
+
+    Example::
+
+        >>> default_option("se", "reduction"), default_option("bilinear", "reduction")
+        (4, 16)
+    """
+    name = _name(attn)
+    if name == "none":
+        raise ValueError("attn='none' has no module options")
+    scaled = small_options(name, 32, 32)
+    if key in scaled:
+        return scaled[key]
+    params = inspect.signature(_REGISTRY[name].__init__).parameters
+    if key not in params or key in ("self", "channels"):
+        raise ValueError(f"{name} has no option {key!r}; options: "
+                         f"{[k for k in params if k not in ('self', 'channels')]}")
+    return params[key].default
+
+
+def _grid_options(name: str, options: dict) -> bool:
+    """Whether ``options`` describe the grid's network (none, or only defaults)."""
+    return all(default_option(name, k) == v for k, v in options.items())
+
+
+def weights_path(attn: str | None, **options) -> Path:
+    """Path of the shipped seed-0 weights of ``attn`` (``None`` or ``'none'``: the plain ResNet);
+    with ``options`` (e.g. ``reduction=8``) the sweep's network trained with them. Options equal
+    to the grid's defaults name the grid's file."""
+    name = _name(attn)
+    if options and name == "none":
+        raise ValueError(f"options {sorted(options)} given for attn={attn!r}, which has no module")
+    if not options or _grid_options(name, options):
+        return WEIGHTS_DIR / (stem(name) + ".safetensors")
+    return ship_dir("patches", options) / (stem(name, options=options) + ".safetensors")
 
 
 def shipped() -> list[str]:
@@ -46,8 +106,10 @@ def shipped() -> list[str]:
     return [c for c in configs() if weights_path(c).is_file()]
 
 
-def load(attn: str | None) -> SmallResNet:
-    """The shipped :class:`~chattn.models.SmallResNet` for ``attn``, in eval mode.
+def load(attn: str | None, **options) -> SmallResNet:
+    """The shipped :class:`~chattn.models.SmallResNet` for ``attn``, in eval mode; with
+    ``options``, the sweep's network trained with them (``load("se", reduction=8)``; see
+    :data:`SWEEPS`).
 
     The file holds the state_dict (buffers included) and, as metadata, the constructor
     arguments; both are read with safetensors (no pickle, no code execution).
@@ -61,10 +123,11 @@ def load(attn: str | None) -> SmallResNet:
     from safetensors import safe_open
     from safetensors.torch import load_file
 
-    path = weights_path(attn)
+    path = weights_path(attn, **options)
     if not path.is_file():
-        raise FileNotFoundError(f"no shipped weights for attn={attn!r} at {path}; train them with "
-                                f"python -m chattn.train --attn {attn or 'none'} --ship")
+        opts = "".join(f" --opt {k}={v}" for k, v in sorted(options.items()))
+        raise FileNotFoundError(f"no shipped weights for attn={attn!r}{f', options {options}' if options else ''} "
+                                f"at {path}; train them with python -m chattn.train --attn {attn or 'none'}{opts} --ship")
     with safe_open(str(path), framework="pt") as f:
         config = json.loads(f.metadata()["config"])
     model = small_resnet(None if config["attn"] == "none" else config["attn"], config["num_classes"],
@@ -74,14 +137,77 @@ def load(attn: str | None) -> SmallResNet:
     return model.eval()
 
 
-def records() -> list[dict]:
-    """Every shipped run record (all configs, all seeds), as dicts, sorted by config and seed.
+def records(task: str = "patches") -> list[dict]:
+    """Every shipped run record of the grid (all configs, all seeds), as dicts, sorted by config
+    and seed; ``task="recoloured"``: the grid trained on :func:`chattn.data.recolour`'s task.
 
     Keys: ``attn, seed, epochs, train_accuracy, test_accuracy, params, seconds, torch, python,
     chattn, date, model`` (the config), ``weights`` (file name, seed 0 only) and the training
     settings.
     """
-    return load_records(WEIGHTS_DIR)
+    _validate.one_of(task, "task", TASKS)
+    return load_records(ship_dir(task))
+
+
+def sweep_records(attn: str) -> list[dict]:
+    """Every run of ``attn``'s sweep (:data:`SWEEPS`), each record with ``value`` (the swept
+    option's value) added, sorted by value and seed. The grid's runs stand for the value the grid
+    uses, when it is one of the sweep's values."""
+    name = _name(attn)
+    if name not in SWEEPS:
+        raise ValueError(f"attn must be one of the swept modules {sorted(SWEEPS)}, got {attn!r}")
+    key, values = SWEEPS[name]
+    sweep_dir = ship_dir("patches", {key: values[0]})
+    out = []
+    for r in (load_records(sweep_dir) if sweep_dir.is_dir() else []) + records():
+        if r["attn"] != name:
+            continue
+        options = r["model"].get("options") or {}
+        value = options.get(key, default_option(name, key))
+        if value in values and set(options) <= {key}:
+            out.append({**r, "value": value})
+    return sorted(out, key=lambda r: (values.index(r["value"]), r["seed"]))
+
+
+@dataclass
+class SweepPoint:
+    """One value of a sweep: its runs' test accuracies (one per seed), their mean and sample std,
+    the network's parameters and FLOPs (one 32x32 patch; MACs = FLOPs / 2), and its seed-0
+    weights (``None`` when not shipped)."""
+    value: object
+    accuracies: list[float]
+    mean: float
+    std: float
+    params: int
+    flops: int
+    weights: Path | None
+
+
+def sweep(attn: str) -> list[SweepPoint]:
+    """:func:`sweep_records` summarised per value, in the order of :data:`SWEEPS`.
+
+    Example::
+
+        >>> [p.value for p in sweep("se")]
+        [2, 4, 8, 16, 32]
+    """
+    name = _name(attn)
+    key, values = SWEEPS.get(name, (None, ()))
+    runs = sweep_records(name)
+    points = []
+    for v in values:
+        rs = [r for r in runs if r["value"] == v]
+        if not rs:
+            continue
+        acc = [r["test_accuracy"] for r in rs]
+        path = weights_path(name, **{key: v})
+        config = rs[0]["model"]
+        net = small_resnet(name, config["num_classes"], config["width"], depth=config["depth"],
+                           input_size=config["input_size"], **{**config["options"], key: v})
+        points.append(SweepPoint(v, acc, statistics.fmean(acc), statistics.stdev(acc) if len(acc) > 1 else 0.0,
+                                 rs[0]["params"], flops(net, (1, 3, config["input_size"], config["input_size"])),
+                                 path if path.is_file() else None))
+    return points
 
 
 def class_specificity(g: torch.Tensor, y: torch.Tensor) -> float:
