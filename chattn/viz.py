@@ -714,3 +714,58 @@ def descriptors(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
             module.check(x)
             return F.relu(module.bn_for_DR(module.conv_for_DR(F.relu(x))))
     raise TypeError(f"descriptors takes an EncModule or a GSoP module, got {type(module).__name__}")
+
+
+def sweep_plot(ax, attn: str, value, points=None) -> None:
+    r"""Draw ``attn``'s sweep (:func:`chattn.pretrained.sweep`) on the matplotlib axes ``ax``: test
+    accuracy per value of the swept option, every seed as a dot, the mean ± std (sample std over
+    seeds) as a bar, ``value`` ringed, and the plain ResNet's mean ± std as a band. The x labels
+    give each value's parameters and MFLOPs (one 32x32 patch), so one slider frame shows accuracy
+    and cost together.
+
+    Args:
+        ax: matplotlib axes.  attn: a module of :data:`chattn.pretrained.SWEEPS`.
+        value: the value to ring (one of the sweep's).  points: :func:`~chattn.pretrained.sweep`'s
+            output, if already computed.
+    """
+    from . import pretrained
+
+    points = pretrained.sweep(attn) if points is None else points
+    key = pretrained.SWEEPS[attn][0]
+    values = [p.value for p in points]
+    if value not in values:
+        raise ValueError(f"value must be one of the trained values {values} of {attn}'s {key}, got {value!r}")
+    plain = [r["test_accuracy"] for r in pretrained.records() if r["attn"] == "none"]
+    if plain:
+        import statistics
+        m = 100 * statistics.fmean(plain)
+        s = 100 * statistics.stdev(plain) if len(plain) > 1 else 0.0
+        ax.axhspan(m - s, m + s, color="0.85", zorder=0)
+        ax.axhline(m, color="0.5", lw=1, ls="--", zorder=1)
+        ax.text(len(points) - 0.5, m, " plain\n ResNet", va="center", ha="left", fontsize=8, color="0.4")
+    for i, p in enumerate(points):
+        ax.scatter([i] * len(p.accuracies), [100 * a for a in p.accuracies], s=14, color="0.55", zorder=2)
+        ax.errorbar(i, 100 * p.mean, yerr=100 * p.std, fmt="o", color="C0", capsize=4, ms=6, zorder=3)
+    i = values.index(value)
+    ax.scatter([i], [100 * points[i].mean], s=260, facecolors="none", edgecolors="C3", lw=2, zorder=4)
+    ax.set_xticks(range(len(points)))
+    ax.set_xticklabels([f"{key}={p.value}\n{p.params / 1e3:.0f}k p.\n{p.flops / 1e6:.1f} MFLOPs" for p in points],
+                       fontsize=8)
+    ax.set_xlim(-0.5, len(points) - 0.5)
+    ax.set_ylabel("test accuracy (%)")
+    p = points[i]
+    ax.set_title(f"{key} = {value}: {100 * p.mean:.1f} ± {100 * p.std:.1f}% over {len(p.accuracies)} seeds",
+                 fontsize=10)
+
+
+def sweep_table(attn: str, points=None) -> str:
+    """``attn``'s sweep as a text table: value, seeds, test accuracy mean ± std, parameters, MFLOPs."""
+    from . import pretrained
+
+    points = pretrained.sweep(attn) if points is None else points
+    key = pretrained.SWEEPS[attn][0]
+    lines = [f"{key:>10s}  seeds  test acc (%)    params   MFLOPs"]
+    for p in points:
+        lines.append(f"{p.value!s:>10s}  {len(p.accuracies):5d}  {100 * p.mean:5.1f} ± {100 * p.std:4.1f}  "
+                     f"{p.params:8,d}  {p.flops / 1e6:7.2f}")
+    return "\n".join(lines)
