@@ -39,8 +39,10 @@ from .models.small import SmallResNet, small_options, small_resnet
 from .registry import _REGISTRY
 from .train import WEIGHTS_DIR, configs, load_records, ship_dir, stem
 
-#: The sweeps: per module, the option trained at several values and those values (3 seeds each).
-#: A value the grid already uses (e.g. SE's reduction 4, the small net's default) is the grid's runs.
+#: The sweeps: per module, the option trained at several values and those values (3 seeds each),
+#: every value trained by the sweep itself (``chattn/weights/sweep/``), the grid's default among
+#: them: the grid in ``chattn/weights/`` was trained by an earlier version of the code, whose seeds
+#: draw other initial weights, so its runs do not stand in for a sweep point.
 SWEEPS: dict[str, tuple[str, tuple]] = {
     "se": ("reduction", (2, 4, 8, 16, 32)),
     "eca": ("k_size", (1, 3, 5, 7, 9)),
@@ -90,15 +92,17 @@ def _grid_options(name: str, options: dict) -> bool:
 
 
 def weights_path(attn: str | None, **options) -> Path:
-    """Path of the shipped seed-0 weights of ``attn`` (``None`` or ``'none'``: the plain ResNet);
-    with ``options`` (e.g. ``reduction=8``) the sweep's network trained with them. Options equal
-    to the grid's defaults name the grid's file."""
+    """Path of the shipped seed-0 weights of ``attn`` (``None`` or ``'none'``: the plain ResNet,
+    the grid's network); with ``options`` (e.g. ``reduction=8``) the sweep's network trained with
+    them, or, when the sweep has none and the options are the grid's defaults, the grid's."""
     name = _name(attn)
     if options and name == "none":
         raise ValueError(f"options {sorted(options)} given for attn={attn!r}, which has no module")
-    if not options or _grid_options(name, options):
-        return WEIGHTS_DIR / (stem(name) + ".safetensors")
-    return ship_dir("patches", options) / (stem(name, options=options) + ".safetensors")
+    grid = WEIGHTS_DIR / (stem(name) + ".safetensors")
+    if not options:
+        return grid
+    path = ship_dir("patches", options) / (stem(name, options=options) + ".safetensors")
+    return grid if not path.is_file() and _grid_options(name, options) else path
 
 
 def shipped() -> list[str]:
@@ -151,20 +155,19 @@ def records(task: str = "patches") -> list[dict]:
 
 def sweep_records(attn: str) -> list[dict]:
     """Every run of ``attn``'s sweep (:data:`SWEEPS`), each record with ``value`` (the swept
-    option's value) added, sorted by value and seed. The grid's runs stand for the value the grid
-    uses, when it is one of the sweep's values."""
+    option's value) added, sorted by value and seed."""
     name = _name(attn)
     if name not in SWEEPS:
         raise ValueError(f"attn must be one of the swept modules {sorted(SWEEPS)}, got {attn!r}")
     key, values = SWEEPS[name]
     sweep_dir = ship_dir("patches", {key: values[0]})
     out = []
-    for r in (load_records(sweep_dir) if sweep_dir.is_dir() else []) + records():
+    for r in load_records(sweep_dir) if sweep_dir.is_dir() else []:
         if r["attn"] != name:
             continue
         options = r["model"].get("options") or {}
-        value = options.get(key, default_option(name, key))
-        if value in values and set(options) <= {key}:
+        value = options.get(key)
+        if value in values and set(options) == {key}:
             out.append({**r, "value": value})
     return sorted(out, key=lambda r: (values.index(r["value"]), r["seed"]))
 
