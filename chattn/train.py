@@ -727,6 +727,8 @@ def main(argv=None) -> int:
     p.add_argument("--task", choices=TASKS, default="patches",
                    help="patches (default) or recoloured (per-sample per-channel gain and contrast)")
     p.add_argument("--no-weights", action="store_true", help="write the records only")
+    p.add_argument("--skip-existing", action="store_true",
+                   help="skip runs whose record is already in the output directory (resume a sweep)")
     p.add_argument("--seeds", type=int, default=1, help="seeds 0..N-1 (default 1)")
     p.add_argument("--out", default="runs", help="output directory (default runs/)")
     p.add_argument("--ship", action="store_true",
@@ -789,6 +791,13 @@ def main(argv=None) -> int:
                   optimizer=args.optimizer, task=args.task)
     # seed-major: one seed of every config first, so a partial run already covers the grid
     runs = [(name, seed, options) for seed in range(args.seeds) for name, options in configs_]
+    if args.skip_existing:
+        def done(name, seed, options):
+            where = ship_dir(args.task, options) if args.ship else Path(args.out)
+            return (where / (stem(name, seed, args.arch, options) + ".json")).is_file()
+        skipped = [run for run in runs if done(*run)]
+        runs = [run for run in runs if run not in skipped]
+        print(f"--skip-existing: {len(skipped)} runs already recorded, {len(runs)} to train", flush=True)
     start = time.perf_counter()
     if distributed:
         if args.device == "cuda":
