@@ -128,6 +128,8 @@ def parse_sweep(text: str) -> tuple[str, str, list]:
     if not sep or not eq or not key.strip().isidentifier() or not values.strip():
         raise ValueError(f"a sweep must look like module:option=v1,v2,... (e.g. se:reduction=2,4,8), got {text!r}")
     parsed = [_parse_value(v.strip()) for v in values.split(",") if v.strip()]
+    if not parsed:
+        raise ValueError(f"a sweep needs at least one value (e.g. se:reduction=2,4,8), got {text!r}")
     if len(set(map(repr, parsed))) != len(parsed):
         raise ValueError(f"sweep {text!r} repeats a value")
     return attn.strip().lower(), key.strip(), parsed
@@ -641,13 +643,21 @@ def run_and_save(attn: str, seed: int, out: Path | None = None, ship: bool = Fal
 
 
 def load_records(directory) -> list[dict]:
-    """Every run record (``small_resnet_*_seed*.json``) in ``directory``, sorted by (config, seed)."""
+    """Every run record (``small_resnet_*_seed*.json``) in ``directory``, sorted by config (the
+    grid's order), module options (numbers by value) and seed."""
     directory = Path(directory)
     if not directory.is_dir():
         raise ValueError(f"directory={str(directory)!r} is not a directory")
     recs = [json.loads(p.read_text()) for p in sorted(directory.glob("small_resnet_*_seed*.json"))]
     order = {name: i for i, name in enumerate(configs())}
-    return sorted(recs, key=lambda r: (order.get(r["attn"], len(order)), r["attn"], r["seed"]))
+    return sorted(recs, key=lambda r: (order.get(r["attn"], len(order)), r["attn"], _options_order(r), r["seed"]))
+
+
+def _options_order(record: dict) -> tuple:
+    """Sort key of a record's module options: by name, numbers by value (reduction 2 before 16)."""
+    options = (record.get("model") or {}).get("options") or {}
+    return tuple((k, 0, v, "") if isinstance(v, (int, float)) and not isinstance(v, bool) else (k, 1, 0, str(v))
+                 for k, v in sorted(options.items()))
 
 
 def summarize(records: list[dict]) -> list[dict]:
@@ -751,26 +761,42 @@ def main(argv=None) -> int:
         print(format_summary(summarize(load_records(args.summary))))
         return 0
     try:
-        fixed = dict(parse_option(o) for o in args.opt)
+        given = [parse_option(o) for o in args.opt]
+    except ValueError as e:
+        p.error(f"--opt: {e}")
+    try:
         sweeps = [parse_sweep(s) for s in args.sweep or []]
     except ValueError as e:
-        p.error(str(e))
+        p.error(f"--sweep: {e}")
+    fixed = dict(given)
+    if len(fixed) != len(given):
+        p.error(f"--opt sets an option twice: {args.opt}")
+    if fixed and args.all:
+        p.error("--opt applies to one module (--attn or --sweep), not to --all")
+    for attn, key, _ in sweeps:
+        if key in fixed:
+            p.error(f"--sweep {attn}:{key}=... and --opt {key}=... both set {key}")
     if sweeps:
         configs_ = [(attn, {**fixed, key: v}) for attn, key, values in sweeps for v in values]
     else:
         configs_ = [(name, dict(fixed)) for name in (configs() if args.all else [args.attn.lower()])]
+    source = "--sweep" if sweeps else "--opt"
+    seen = set()
     for name, options in configs_:
         if name not in configs():
-            p.error(f"the module must be one of {configs()}, got {name!r}")
+            p.error(f"{'--sweep' if sweeps else '--attn'}: the module must be one of {configs()}, got {name!r}")
         if options and name == "none":
-            p.error(f"options {sorted(options)} need an attention module; 'none' has none")
-        if options and args.all:
-            p.error("--opt applies to one module (--attn or --sweep), not to --all")
+            p.error(f"{source}: options {sorted(options)} need an attention module; 'none' has none")
+        if (name, json.dumps(options, sort_keys=True)) in seen:
+            p.error(f"--sweep: {name} with options {options} is listed twice")
+        seen.add((name, json.dumps(options, sort_keys=True)))
         try:                                               # a bad option fails here, before any training
             small_resnet(name, width=args.width, depth=args.depth, input_size=args.patch, **options) \
                 if args.arch == "small" else resnet50(None if name == "none" else name, **options)
         except (TypeError, ValueError) as e:
-            p.error(f"{name} with options {options}: {e}")
+            p.error(f"{source}: {name} with options {options}: {e}")
+    if args.data is not None and args.task != "patches":
+        p.error(f"--task {args.task} is a variant of the photo patches; it does not apply to --data")
     if args.seeds < 1:
         p.error("--seeds must be >= 1")
     if args.threads < 1 or args.jobs < 1:
