@@ -76,9 +76,13 @@ def default_option(attn: str, key: str):
     name = _name(attn)
     if name == "none":
         raise ValueError("attn='none' has no module options")
-    scaled = small_options(name, 32, 32)
-    if key in scaled:
-        return scaled[key]
+    stages = _stage_options(name)
+    if key in stages[0]:
+        values = [s[key] for s in stages]
+        if len(set(values)) > 1:
+            raise ValueError(f"{name}'s {key} is set per stage by the small net ({values} in stages 1-3); "
+                             "it has no single default")
+        return values[0]
     params = inspect.signature(_REGISTRY[name].__init__).parameters
     if key not in params or key in ("self", "channels"):
         raise ValueError(f"{name} has no option {key!r}; options: "
@@ -86,9 +90,18 @@ def default_option(attn: str, key: str):
     return params[key].default
 
 
+def _stage_options(name: str) -> list[dict]:
+    """:func:`~chattn.models.small.small_options` of the grid's three stages (32, 64, 128 channels
+    on 32, 16, 8 pixel maps)."""
+    return [small_options(name, 32 * 2 ** i, 32 // 2 ** i) for i in range(3)]
+
+
 def _grid_options(name: str, options: dict) -> bool:
-    """Whether ``options`` describe the grid's network (none, or only defaults)."""
-    return all(default_option(name, k) == v for k, v in options.items())
+    """Whether ``options`` describe the grid's network (none, or only defaults; an option the small
+    net sets per stage, as FcaNet's dct_h, is the grid's only if every stage has that value)."""
+    stages = _stage_options(name)
+    return all(all(s[k] == v for s in stages) if k in stages[0] else default_option(name, k) == v
+               for k, v in options.items())
 
 
 def weights_path(attn: str | None, **options) -> Path:
