@@ -43,8 +43,8 @@ PER_CLASS = {"train": 400, "test": 200}
 
 SPLITS = ("train", "test")
 
-#: The tasks: ``"patches"``, the photographs as they are; ``"recoloured"``, every patch with its
-#: own random per-channel gain and contrast (:func:`recolour`).
+#: The tasks, ``"patches"`` (the photographs as they are) and ``"recoloured"`` (every patch with
+#: its own random per-channel gain and contrast, :func:`recolour`).
 TASKS = ("patches", "recoloured")
 
 #: Ranges of :func:`recolour`: gain and contrast factors are log-uniform in ``[1/f, f]``.
