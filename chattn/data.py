@@ -43,8 +43,8 @@ PER_CLASS = {"train": 400, "test": 200}
 
 SPLITS = ("train", "test")
 
-#: The tasks: ``"patches"``, the photographs as they are; ``"recoloured"``, every patch with its
-#: own random per-channel gain and contrast (:func:`recolour`).
+#: The tasks, ``"patches"`` (the photographs as they are) and ``"recoloured"`` (every patch with
+#: its own random per-channel gain and contrast, :func:`recolour`).
 TASKS = ("patches", "recoloured")
 
 #: Ranges of :func:`recolour`: gain and contrast factors are log-uniform in ``[1/f, f]``.
@@ -208,7 +208,8 @@ def recolour(x: torch.Tensor, generator: torch.Generator | None = None, gain: fl
     and contrast is halved or doubled at the extremes). A grey texture comes out tinted; a
     colour photograph's channel balance no longer tells which photograph it is. The gains differ
     per sample, so a BatchNorm (statistics of the whole batch) cannot undo them; a gate computed
-    from the sample itself, per channel, can. The draws come from ``generator``.
+    from the sample itself, per channel, can, except where the clip cut values (about a tenth of
+    the pixels of the task's patches at the defaults). The draws come from ``generator``.
 
     Example::
 
@@ -216,11 +217,16 @@ def recolour(x: torch.Tensor, generator: torch.Generator | None = None, gain: fl
         >>> recolour(x, torch.Generator().manual_seed(0)).shape
         torch.Size([16, 3, 32, 32])
     """
-    _validate.feature_map(x, 3)
+    _validate.feature_map(x)
+    if x.shape[1] != 3:
+        raise ValueError(f"x must be a batch of RGB patches (N, 3, p, p), got shape {tuple(x.shape)}")
     gain = _validate.positive_float(gain, "gain")
     contrast = _validate.positive_float(contrast, "contrast")
-    if gain < 1 or contrast < 1:
-        raise ValueError(f"gain and contrast must be >= 1 (factors in [1/f, f]), got gain={gain}, contrast={contrast}")
+    for value, name in ((gain, "gain"), (contrast, "contrast")):
+        if not 1 <= value < math.inf:      # inf: factors 0 and inf, and 0 * inf = nan on flat patches
+            raise ValueError(f"{name} must be a finite number >= 1 (factors in [1/{name}, {name}]), got {value}")
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
     n = x.shape[0]
 
     def factor(f):

@@ -39,10 +39,11 @@ from .models.small import SmallResNet, small_options, small_resnet
 from .registry import _REGISTRY
 from .train import WEIGHTS_DIR, configs, load_records, ship_dir, stem
 
-#: The sweeps: per module, the option trained at several values and those values (3 seeds each),
-#: every value trained by the sweep itself (``chattn/weights/sweep/``), the grid's default among
-#: them: the grid in ``chattn/weights/`` was trained by an earlier version of the code, whose seeds
-#: draw other initial weights, so its runs do not stand in for a sweep point.
+#: The sweeps, per module the option trained at several values and those values (3 seeds each).
+#: Every value is trained by the sweep itself (``chattn/weights/sweep/``), the grid's default
+#: among them, since the grid in ``chattn/weights/`` was trained by an earlier version of the
+#: code, whose seeds draw other initial weights, so its runs do not stand in for a sweep point.
+#: :func:`sweep` summarises a sweep, ``load(attn, **{option: value})`` loads its seed-0 network.
 SWEEPS: dict[str, tuple[str, tuple]] = {
     "se": ("reduction", (2, 4, 8, 16, 32)),
     "eca": ("k_size", (1, 3, 5, 7, 9)),
@@ -76,9 +77,13 @@ def default_option(attn: str, key: str):
     name = _name(attn)
     if name == "none":
         raise ValueError("attn='none' has no module options")
-    scaled = small_options(name, 32, 32)
-    if key in scaled:
-        return scaled[key]
+    stages = _stage_options(name)
+    if key in stages[0]:
+        values = [s[key] for s in stages]
+        if len(set(values)) > 1:
+            raise ValueError(f"{name}'s {key} is set per stage by the small net ({values} in stages 1-3); "
+                             "it has no single default")
+        return values[0]
     params = inspect.signature(_REGISTRY[name].__init__).parameters
     if key not in params or key in ("self", "channels"):
         raise ValueError(f"{name} has no option {key!r}; options: "
@@ -86,9 +91,18 @@ def default_option(attn: str, key: str):
     return params[key].default
 
 
+def _stage_options(name: str) -> list[dict]:
+    """:func:`~chattn.models.small.small_options` of the grid's three stages (32, 64, 128 channels
+    on 32, 16, 8 pixel maps)."""
+    return [small_options(name, 32 * 2 ** i, 32 // 2 ** i) for i in range(3)]
+
+
 def _grid_options(name: str, options: dict) -> bool:
-    """Whether ``options`` describe the grid's network (none, or only defaults)."""
-    return all(default_option(name, k) == v for k, v in options.items())
+    """Whether ``options`` describe the grid's network (none, or only defaults; an option the small
+    net sets per stage, as FcaNet's dct_h, is the grid's only if every stage has that value)."""
+    stages = _stage_options(name)
+    return all(all(s[k] == v for s in stages) if k in stages[0] else default_option(name, k) == v
+               for k, v in options.items())
 
 
 def weights_path(attn: str | None, **options) -> Path:

@@ -6,6 +6,9 @@ r"""Train the small ResNet with each attention module on the photo-patch task, r
     python -m chattn.train --all --seeds 3 --ship --jobs 2 --threads 1
                                                        # the grid: 12 configs x 3 seeds, ~23 min
     python -m chattn.train --summary chattn/weights    # mean ± std of test accuracy per module
+    python -m chattn.train --attn se --opt reduction=8 # a module option, in the record and file names
+    python -m chattn.train --sweep se:reduction=2,4,8,16,32 --seeds 3     # one run per value and seed
+    python -m chattn.train --all --task recoloured     # every patch its own channel gains and contrast
 
 A run: :func:`chattn.models.small_resnet` (``attn``), AdamW with warm-up and cosine decay
 (weight decay on every parameter except those the official recipes exempt, :func:`param_groups`),
@@ -18,6 +21,44 @@ With ``--ship`` the output is ``chattn/weights/``, the seed-0 weights are named
 
 Two single-threaded processes (``--jobs 2 --threads 1``) use two cores better than one process
 with two threads: the convolutions here are small, and idle OpenMP threads spin on a shared CPU.
+
+**Module options, sweeps, another task.** ``--opt KEY=VALUE`` (repeatable) passes an option to
+every attention module of the network (``--attn se --opt reduction=8``, ``--attn eca --opt
+k_size=5``); the value is read as an int, else a float, else ``True``/``False``/``None``, else a
+string (:func:`parse_option`). ``--sweep MODULE:OPTION=V1,V2,...`` (repeatable, instead of
+``--attn``) trains the module once per value (:func:`parse_sweep`), ``--seeds`` times each, seed
+by seed (one seed of every value first, so a partial sweep already covers every value); ``--opt``
+may fix another option of the swept module. A bad option (unknown name, a value the module
+refuses, an option for ``none`` or with ``--all``) stops the command before any training. The
+record keeps the options under ``model.options`` and the file names carry them, sorted by name
+(:func:`stem`: ``small_resnet_se_reduction8_seed1.json``, ``small_resnet_eca_k_size5.safetensors``).
+``--task recoloured`` trains and evaluates on :func:`chattn.data.recolour`'s task (every patch its
+own per-channel gain and contrast; fresh draws per training batch, fixed draws on the evaluated
+patches; the record's ``task``); not with ``--data``. ``--no-weights`` writes the records only.
+
+``--ship`` writes where :mod:`chattn.pretrained` reads (:func:`ship_dir`): the grid (photo patches,
+no options) into ``chattn/weights/``, runs with module options into ``chattn/weights/sweep/``,
+runs of another task into ``chattn/weights/<task>/``; seed 0's weights under the name without the
+seed, records for every seed. The shipped sweeps (:data:`chattn.pretrained.SWEEPS`) and the
+recoloured grid came from
+
+.. code-block:: bash
+
+    python -m chattn.train --ship --seeds 3 --jobs 2 --threads 1 --quiet \
+      --sweep se:reduction=2,8,16,32 --sweep eca:k_size=1,3,5,7,9 \
+      --sweep fca:reduction=2,8,16 --sweep bilinear:reduction=4,8,32 --sweep rcan_ca:reduction=2,8,16 \
+      --sweep dia:reduction=2,8,16 --sweep soca:reduction=2,8,16
+    python -m chattn.train --ship --seeds 3 --jobs 1 --threads 1 --quiet \
+      --sweep se:reduction=4 --sweep fca:reduction=4 --sweep bilinear:reduction=16 \
+      --sweep rcan_ca:reduction=4 --sweep dia:reduction=4 --sweep soca:reduction=4
+    python -m chattn.train --ship --task recoloured --all --seeds 3 --jobs 1 --threads 1 --quiet --no-weights
+
+The second command trains the grid's own values (the small net's defaults) again, as sweep points:
+the grid in ``chattn/weights/`` was trained by an earlier version of this script whose seeds draw
+other initial weights, so its runs do not stand in for a sweep point (ECA's grid uses the adaptive
+kernel size, which is not a sweep value). The first two together are the sweeps of
+:data:`~chattn.pretrained.SWEEPS` with every value; the third is the 12-config grid on the
+recoloured task (records only). ``--jobs`` does not change what a run computes.
 
 **More than one process** (:class:`torch.nn.parallel.DistributedDataParallel`):
 
@@ -93,7 +134,14 @@ def configs() -> list[str]:
 def stem(attn: str, seed: int | None = None, arch: str = "small", options: dict | None = None) -> str:
     """File stem of a run: ``small_resnet_se_seed1``, or ``small_resnet_se`` for shipped weights
     (``resnet50_se_seed1`` for ``arch="resnet50"``); module options follow the name, sorted
-    (``small_resnet_se_reduction8_seed1``, ``small_resnet_eca_k_size5``)."""
+    (``small_resnet_se_reduction8_seed1``, ``small_resnet_eca_k_size5``; in a value, ``.`` is
+    written ``p`` and ``-`` ``m``).
+
+    Example::
+
+        >>> stem("se", 1, options={"reduction": 8}), stem("gct", options={"epsilon": 0.5})
+        ('small_resnet_se_reduction8_seed1', 'small_resnet_gct_epsilon0p5')
+    """
     opts = "".join(f"_{k}{_option_text(v)}" for k, v in sorted((options or {}).items()))
     return ("small_resnet" if arch == "small" else arch) + f"_{attn}{opts}" + ("" if seed is None else f"_seed{seed}")
 
@@ -104,7 +152,13 @@ def _option_text(value) -> str:
 
 def parse_option(text: str) -> tuple[str, object]:
     """``'reduction=8'`` -> ``('reduction', 8)``: the value as an int, else a float, else
-    ``True``/``False``/``None``, else the string."""
+    ``True``/``False``/``None``, else the string. Raises ``ValueError`` for anything else.
+
+    Example::
+
+        >>> parse_option("reduction=8"), parse_option("gamma=2.5"), parse_option("k_size=None")
+        (('reduction', 8), ('gamma', 2.5), ('k_size', None))
+    """
     key, sep, value = text.partition("=")
     if not sep or not key.strip().isidentifier() or not value.strip():
         raise ValueError(f"an option must look like key=value (e.g. reduction=8), got {text!r}")
@@ -122,12 +176,21 @@ def _parse_value(value: str):
 
 def parse_sweep(text: str) -> tuple[str, str, list]:
     """``'se:reduction=2,4,8'`` -> ``('se', 'reduction', [2, 4, 8])``: a module, one of its options,
-    and the values to train it with."""
+    and the values to train it with (each read as :func:`parse_option` reads one). Raises
+    ``ValueError`` for another form, no value, or a value given twice.
+
+    Example::
+
+        >>> parse_sweep("se:reduction=2,4,8")
+        ('se', 'reduction', [2, 4, 8])
+    """
     attn, sep, rest = text.partition(":")
     key, eq, values = rest.partition("=")
     if not sep or not eq or not key.strip().isidentifier() or not values.strip():
         raise ValueError(f"a sweep must look like module:option=v1,v2,... (e.g. se:reduction=2,4,8), got {text!r}")
     parsed = [_parse_value(v.strip()) for v in values.split(",") if v.strip()]
+    if not parsed:
+        raise ValueError(f"a sweep needs at least one value (e.g. se:reduction=2,4,8), got {text!r}")
     if len(set(map(repr, parsed))) != len(parsed):
         raise ValueError(f"sweep {text!r} repeats a value")
     return attn.strip().lower(), key.strip(), parsed
@@ -614,7 +677,13 @@ def save_weights(model: nn.Module, path: Path, config: dict | None = None) -> st
 def ship_dir(task: str = "patches", options: dict | None = None) -> Path:
     """Where ``--ship`` writes a run: the grid (photo patches, default options) in
     :data:`WEIGHTS_DIR`, runs with module options in ``WEIGHTS_DIR/sweep``, runs of another task in
-    ``WEIGHTS_DIR/<task>``."""
+    ``WEIGHTS_DIR/<task>``.
+
+    Example::
+
+        >>> [ship_dir().name, ship_dir("patches", {"reduction": 8}).name, ship_dir("recoloured").name]
+        ['weights', 'sweep', 'recoloured']
+    """
     _validate.one_of(task, "task", TASKS)
     if task != "patches":
         return WEIGHTS_DIR / task
@@ -641,13 +710,21 @@ def run_and_save(attn: str, seed: int, out: Path | None = None, ship: bool = Fal
 
 
 def load_records(directory) -> list[dict]:
-    """Every run record (``small_resnet_*_seed*.json``) in ``directory``, sorted by (config, seed)."""
+    """Every run record (``small_resnet_*_seed*.json``) in ``directory``, sorted by config (the
+    grid's order), module options (numbers by value) and seed."""
     directory = Path(directory)
     if not directory.is_dir():
         raise ValueError(f"directory={str(directory)!r} is not a directory")
     recs = [json.loads(p.read_text()) for p in sorted(directory.glob("small_resnet_*_seed*.json"))]
     order = {name: i for i, name in enumerate(configs())}
-    return sorted(recs, key=lambda r: (order.get(r["attn"], len(order)), r["attn"], r["seed"]))
+    return sorted(recs, key=lambda r: (order.get(r["attn"], len(order)), r["attn"], _options_order(r), r["seed"]))
+
+
+def _options_order(record: dict) -> tuple:
+    """Sort key of a record's module options: by name, numbers by value (reduction 2 before 16)."""
+    options = (record.get("model") or {}).get("options") or {}
+    return tuple((k, 0, v, "") if isinstance(v, (int, float)) and not isinstance(v, bool) else (k, 1, 0, str(v))
+                 for k, v in sorted(options.items()))
 
 
 def summarize(records: list[dict]) -> list[dict]:
@@ -753,26 +830,42 @@ def main(argv=None) -> int:
         print(format_summary(summarize(load_records(args.summary))))
         return 0
     try:
-        fixed = dict(parse_option(o) for o in args.opt)
+        given = [parse_option(o) for o in args.opt]
+    except ValueError as e:
+        p.error(f"--opt: {e}")
+    try:
         sweeps = [parse_sweep(s) for s in args.sweep or []]
     except ValueError as e:
-        p.error(str(e))
+        p.error(f"--sweep: {e}")
+    fixed = dict(given)
+    if len(fixed) != len(given):
+        p.error(f"--opt sets an option twice: {args.opt}")
+    if fixed and args.all:
+        p.error("--opt applies to one module (--attn or --sweep), not to --all")
+    for attn, key, _ in sweeps:
+        if key in fixed:
+            p.error(f"--sweep {attn}:{key}=... and --opt {key}=... both set {key}")
     if sweeps:
         configs_ = [(attn, {**fixed, key: v}) for attn, key, values in sweeps for v in values]
     else:
         configs_ = [(name, dict(fixed)) for name in (configs() if args.all else [args.attn.lower()])]
+    source = "--sweep" if sweeps else "--opt"
+    seen = set()
     for name, options in configs_:
         if name not in configs():
-            p.error(f"the module must be one of {configs()}, got {name!r}")
+            p.error(f"{'--sweep' if sweeps else '--attn'}: the module must be one of {configs()}, got {name!r}")
         if options and name == "none":
-            p.error(f"options {sorted(options)} need an attention module; 'none' has none")
-        if options and args.all:
-            p.error("--opt applies to one module (--attn or --sweep), not to --all")
+            p.error(f"{source}: options {sorted(options)} need an attention module; 'none' has none")
+        if (name, json.dumps(options, sort_keys=True)) in seen:
+            p.error(f"--sweep: {name} with options {options} is listed twice")
+        seen.add((name, json.dumps(options, sort_keys=True)))
         try:                                               # a bad option fails here, before any training
             small_resnet(name, width=args.width, depth=args.depth, input_size=args.patch, **options) \
                 if args.arch == "small" else resnet50(None if name == "none" else name, **options)
         except (TypeError, ValueError) as e:
-            p.error(f"{name} with options {options}: {e}")
+            p.error(f"{source}: {name} with options {options}: {e}")
+    if args.data is not None and args.task != "patches":
+        p.error(f"--task {args.task} is a variant of the photo patches; it does not apply to --data")
     if args.seeds < 1:
         p.error("--seeds must be >= 1")
     if args.threads < 1 or args.jobs < 1:

@@ -62,7 +62,7 @@ from .interactive import check_figure_text
 
 __all__ = ["Step", "trace", "diagram", "frame_diagram", "show", "ROLE_COLORS", "n_params", "AttentionCall",
            "attention_calls", "attention_inputs", "class_means", "class_specificity",
-           "nearest_mean_accuracy", "test_crop", "descriptors", "block_label"]
+           "nearest_mean_accuracy", "test_crop", "descriptors", "block_label", "sweep_plot", "sweep_table"]
 
 INPUT = -1
 ROLE_COLORS = {"squeeze": "#cfe2f3", "excitation": "#fce5cd", "scale": "#d9ead3", "other": "#eeeeee"}
@@ -716,6 +716,20 @@ def descriptors(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
     raise TypeError(f"descriptors takes an EncModule or a GSoP module, got {type(module).__name__}")
 
 
+def _sweep(attn, points) -> tuple:
+    """The swept option of ``attn`` and its sweep points (``points``, or read from the weights)."""
+    from . import pretrained
+
+    if not isinstance(attn, str):
+        raise TypeError(f"attn must be a str, one of {sorted(pretrained.SWEEPS)}, got {type(attn).__name__}")
+    if attn.lower() not in pretrained.SWEEPS:
+        raise ValueError(f"attn must be one of the swept modules {sorted(pretrained.SWEEPS)}, got {attn!r}")
+    points = pretrained.sweep(attn) if points is None else list(points)
+    if not points:
+        raise ValueError(f"no sweep points for {attn!r}: nothing is shipped in chattn/weights/sweep/")
+    return pretrained.SWEEPS[attn.lower()][0], points
+
+
 def sweep_plot(ax, attn: str, value, points=None) -> None:
     r"""Draw ``attn``'s sweep (:func:`chattn.pretrained.sweep`) on the matplotlib axes ``ax``: test
     accuracy per value of the swept option, every seed as a dot, the mean ± std (sample std over
@@ -724,14 +738,22 @@ def sweep_plot(ax, attn: str, value, points=None) -> None:
     and cost together.
 
     Args:
-        ax: matplotlib axes.  attn: a module of :data:`chattn.pretrained.SWEEPS`.
-        value: the value to ring (one of the sweep's).  points: :func:`~chattn.pretrained.sweep`'s
-            output, if already computed.
+        ax: matplotlib axes.
+        attn: a module of :data:`chattn.pretrained.SWEEPS`.
+        value: the value to ring (one of the sweep's).
+        points: :func:`~chattn.pretrained.sweep`'s output, if already computed.
+
+    Example::
+
+        >>> import matplotlib.pyplot as plt
+        >>> fig, ax = plt.subplots()
+        >>> sweep_plot(ax, "se", 8)
+        >>> len(ax.containers), ax.get_xticklabels()[2].get_text().splitlines()[0]
+        (5, 'reduction=8')
     """
     from . import pretrained
 
-    points = pretrained.sweep(attn) if points is None else points
-    key = pretrained.SWEEPS[attn][0]
+    key, points = _sweep(attn, points)
     values = [p.value for p in points]
     if value not in values:
         raise ValueError(f"value must be one of the trained values {values} of {attn}'s {key}, got {value!r}")
@@ -759,11 +781,15 @@ def sweep_plot(ax, attn: str, value, points=None) -> None:
 
 
 def sweep_table(attn: str, points=None) -> str:
-    """``attn``'s sweep as a text table: value, seeds, test accuracy mean ± std, parameters, MFLOPs."""
-    from . import pretrained
+    """``attn``'s sweep as a text table: value, seeds, test accuracy mean ± std (in %), parameters,
+    MFLOPs (one 32x32 patch); ``points`` as in :func:`sweep_plot`.
 
-    points = pretrained.sweep(attn) if points is None else points
-    key = pretrained.SWEEPS[attn][0]
+    Example::
+
+        >>> print(sweep_table("eca").splitlines()[0])
+            k_size  seeds  test acc (%)    params   MFLOPs
+    """
+    key, points = _sweep(attn, points)
     lines = [f"{key:>10s}  seeds  test acc (%)    params   MFLOPs"]
     for p in points:
         lines.append(f"{p.value!s:>10s}  {len(p.accuracies):5d}  {100 * p.mean:5.1f} ± {100 * p.std:4.1f}  "

@@ -91,6 +91,24 @@ def wheel(tmp_path_factory) -> Path:
     return whl
 
 
+def test_wheel_is_small_and_ships_every_weight_and_record_file(wheel):
+    """Colab installs the wheel on every fresh runtime: under 25 MB, and every shipped network and
+    run record in it (the grid's, ``sweep/`` and ``recoloured/``), byte for byte. The files are
+    those on disk, not a list."""
+    import hashlib
+    import zipfile
+    size = wheel.stat().st_size
+    assert size < 25_000_000, f"the wheel is {size / 1e6:.1f} MB"
+    weights = ROOT / "chattn" / "weights"
+    on_disk = {f"chattn/weights/{p.relative_to(weights).as_posix()}": p for p in weights.rglob("*")
+               if p.is_file() and p.suffix in (".safetensors", ".json")}
+    assert {n.split("/")[2] for n in on_disk if n.count("/") == 3} >= {"sweep", "recoloured"}
+    with zipfile.ZipFile(wheel) as z:
+        in_wheel = {n for n in z.namelist() if n.startswith("chattn/weights/")}
+        assert in_wheel == set(on_disk)
+        for name, path in on_disk.items():
+            assert hashlib.sha256(z.read(name)).digest() == hashlib.sha256(path.read_bytes()).digest(), name
+
 @pytest.fixture(scope="session")
 def torch_dir(tmp_path_factory) -> Path:
     """torch==2.13.0 (and what it needs) installed once, outside the repository, for both venvs:

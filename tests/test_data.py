@@ -134,6 +134,153 @@ def test_wrong_types_raise_typeerror():
         normalize(np.zeros((3, 4, 4)))
 
 
+
+# --- the recoloured task -----------------------------------------------------------------------------
+
+def channel_means(x: torch.Tensor) -> torch.Tensor:
+    """Per sample and channel, the mean of the [0, 1] image: ``(N, 3)``."""
+    return denormalize(x).mean((2, 3))
+
+
+def test_recolour_is_seeded_and_gives_each_sample_and_channel_its_own_colour():
+    x, y = make_dataset("train", per_class=16)
+    a = data.recolour(x, torch.Generator().manual_seed(3))
+    b = data.recolour(x, torch.Generator().manual_seed(3))
+    c = data.recolour(x, torch.Generator().manual_seed(4))
+    assert a.shape == x.shape and a.dtype == x.dtype == torch.float32
+    assert torch.equal(a, b) and not torch.equal(a, c) and not torch.allclose(a, x, atol=1e-3)
+    # the channel-mean ratio recoloured / clean: one per sample and channel, all different
+    ratio = channel_means(a) / channel_means(x)
+    assert ratio.std(0).min() > 0.1                        # across samples, in every channel
+    assert (ratio[:, 0] - ratio[:, 1]).abs().median() > 0.05 and (ratio[:, 1] - ratio[:, 2]).abs().median() > 0.05
+    assert torch.equal(x, make_dataset("train", per_class=16)[0])     # the input is not changed in place
+
+
+def test_recolour_stays_in_the_image_range_and_tints_grey_patches():
+    x, y = make_dataset("train", per_class=16)
+    img = denormalize(data.recolour(x, torch.Generator().manual_seed(0), gain=4, contrast=4))
+    assert img.min() >= -1e-5 and img.max() <= 1 + 1e-5 and torch.isfinite(img).all()
+    grey = y == PHOTOS.index("brick")                     # a grey photograph: R = G = B
+    clean = denormalize(x[grey])
+    assert torch.allclose(clean[:, 0], clean[:, 1], atol=1e-6) and torch.allclose(clean[:, 1], clean[:, 2], atol=1e-6)
+    m = channel_means(data.recolour(x[grey], torch.Generator().manual_seed(0)))
+    assert ((m.amax(1) - m.amin(1)) / m.mean(1)).min() > 0.05    # every patch comes out tinted
+    flat = normalize(torch.full((4, 3, 8, 8), 0.5))        # a flat grey patch: a colour, no texture
+    out = denormalize(data.recolour(flat, torch.Generator().manual_seed(0)))
+    assert torch.isfinite(out).all() and (out.amax((2, 3)) - out.amin((2, 3))).max() < 1e-5
+    assert (out[:, :, 0, 0].amax(1) - out[:, :, 0, 0].amin(1)).min() > 0.02
+
+
+def test_recolour_with_unit_factors_is_the_identity():
+    x, _ = make_dataset("test", per_class=4)
+    assert torch.allclose(data.recolour(x, torch.Generator().manual_seed(0), gain=1, contrast=1), x, atol=1e-5)
+    # gain alone: each channel times one factor (where nothing clipped); contrast alone keeps the means
+    img = denormalize(x)
+    out = denormalize(data.recolour(x, torch.Generator().manual_seed(1), contrast=1))
+    unclipped = (out < 1 - 1e-4).all(3).all(2)
+    scale = out.sum((2, 3)) / img.sum((2, 3))
+    assert unclipped.float().mean() > 0.5
+    assert torch.allclose(out[unclipped], (scale[:, :, None, None] * img)[unclipped], atol=1e-4)
+    assert ((scale[unclipped] >= 0.5 - 1e-4) & (scale[unclipped] <= 2 + 1e-4)).all()   # gain in [1/2, 2]
+    out = denormalize(data.recolour(x, torch.Generator().manual_seed(2), gain=1))
+    unclipped = ((out > 1e-4) & (out < 1 - 1e-4)).all(3).all(2)
+    assert torch.allclose(out.mean((2, 3))[unclipped], img.mean((2, 3))[unclipped], atol=1e-4)
+    assert not torch.allclose(out.std((2, 3))[unclipped], img.std((2, 3))[unclipped], atol=1e-2)
+
+
+def test_batch_statistics_cannot_undo_the_recolouring_but_per_sample_channel_statistics_can():
+    """The docstring's claim, on real patches of the task."""
+    x, y = make_dataset("train", per_class=64)
+    clean = denormalize(x)
+    rec = denormalize(data.recolour(x, torch.Generator().manual_seed(0)))
+    # 1. the colour balance (log R/G, log B/G of the channel means) of one photograph's patches
+    #    varies across samples far more once recoloured; a grey photograph's is 0 before
+    def balance(img):
+        m = img.mean((2, 3))
+        return torch.log(m[:, [0, 2]] / m[:, [1]])
+    for k, name in enumerate(PHOTOS):
+        before, after = balance(clean[y == k]).std(0), balance(rec[y == k]).std(0)
+        assert (after > before + 0.1).all() and (after > 0.4).all(), (name, before, after)
+    assert balance(clean[y == PHOTOS.index("grass")]).abs().max() < 1e-5
+
+    # 2. BatchNorm maps each channel by one affine map for the whole batch (its statistics and
+    #    its weight and bias). Even the best such map (least squares, per channel, over the batch)
+    #    leaves a large part of the clean patches' variance unexplained (two thirds, measured) ...
+    def unexplained(src, dst, dims):
+        sm, dm = src.mean(dims, keepdim=True), dst.mean(dims, keepdim=True)
+        var = ((src - sm) ** 2).mean(dims, keepdim=True).clamp_min(1e-12)      # a flat channel: a = 0
+        a = ((src - sm) * (dst - dm)).mean(dims, keepdim=True) / var
+        fit = a * (src - sm) + dm
+        return (((dst - fit) ** 2).sum() / ((dst - dst.mean((0, 2, 3), keepdim=True)) ** 2).sum()).item()
+    assert unexplained(clean, clean, (0, 2, 3)) < 1e-10
+    assert unexplained(rec, clean, (0, 2, 3)) > 0.3
+    # ... and a real BatchNorm's output of a patch depends on the draw it got
+    bn = torch.nn.BatchNorm2d(3, affine=False).train()
+    other = denormalize(data.recolour(x, torch.Generator().manual_seed(1)))
+    assert (bn(rec) - bn(other)).abs().mean() > 0.3
+    # 3. normalising each sample's channel by its own statistics undoes gain and contrast exactly,
+    #    wherever the clip did not cut (no pixel of that sample and channel at 0 or 1)
+    def per_sample(img):
+        return (img - img.mean((2, 3), keepdim=True)) / img.std((2, 3), keepdim=True)
+    cut = ((rec < 1e-4) | (rec > 1 - 1e-4)).any(3).any(2)
+    assert 0.2 < (~cut).float().mean() < 1
+    assert torch.allclose(per_sample(rec)[~cut], per_sample(clean)[~cut], atol=1e-3)
+    #    and with gains alone, dividing by the channel's own mean is enough
+    gained = denormalize(data.recolour(x, torch.Generator().manual_seed(0), contrast=1))
+    cut = (gained > 1 - 1e-4).any(3).any(2)
+    undone = gained / gained.mean((2, 3), keepdim=True)
+    assert torch.allclose(undone[~cut], (clean / clean.mean((2, 3), keepdim=True))[~cut], atol=1e-3)
+    assert unexplained(gained, clean, (2, 3)) < 0.1 < unexplained(gained, clean, (0, 2, 3))
+
+
+def test_recoloured_dataset_is_deterministic_a_copy_and_not_the_patches():
+    x, y = make_dataset("test", per_class=6, task="recoloured")
+    data._dataset.cache_clear()                            # rebuilt, not served from the cache
+    x2, y2 = make_dataset("test", per_class=6, task="recoloured")
+    assert torch.equal(x, x2) and torch.equal(y, y2)
+    clean, yc = make_dataset("test", per_class=6)
+    assert torch.equal(y, yc) and not torch.allclose(x, clean, atol=1e-3)
+    # the same patches underneath: per sample and channel, the clean pattern is there
+    cut = ((denormalize(x) < 1e-4) | (denormalize(x) > 1 - 1e-4)).any(3).any(2)
+    def per_sample(img):
+        img = denormalize(img)
+        return (img - img.mean((2, 3), keepdim=True)) / img.std((2, 3), keepdim=True)
+    assert torch.allclose(per_sample(x)[~cut], per_sample(clean)[~cut], atol=1e-3)
+    # train and test get other draws; another seed, other patches and draws
+    assert not torch.equal(make_dataset("train", per_class=6, task="recoloured")[0][:8], x[:8])
+    assert not torch.equal(make_dataset("test", per_class=6, seed=1, task="recoloured")[0], x)
+    x.zero_()                                              # the caller's copy, not the cache
+    assert torch.equal(make_dataset("test", per_class=6, task="recoloured")[0], x2)
+    with pytest.raises(ValueError, match="task"):
+        make_dataset("test", task="recolored")
+    assert data.TASKS == ("patches", "recoloured")
+
+
+@pytest.mark.parametrize("kwargs,error,arg", [
+    (dict(gain=0.5), ValueError, "gain"),
+    (dict(contrast=0.9), ValueError, "contrast"),
+    (dict(gain=0), ValueError, "gain"),
+    (dict(gain=float("inf")), ValueError, "gain"),
+    (dict(contrast=float("inf")), ValueError, "contrast"),
+    (dict(gain=float("nan")), ValueError, "gain"),
+    (dict(gain="2"), TypeError, "gain"),
+    (dict(contrast=True), TypeError, "contrast"),
+    (dict(generator=0), TypeError, "generator"),
+])
+def test_recolour_bad_arguments_name_the_argument(kwargs, error, arg):
+    x, _ = make_dataset("test", per_class=1)
+    with pytest.raises(error, match=arg):
+        data.recolour(x, **kwargs)
+
+
+@pytest.mark.parametrize("x,error", [
+    (torch.zeros(3, 8, 8), ValueError), (torch.zeros(2, 1, 8, 8), ValueError),
+    (torch.zeros(2, 3, 8, 8, dtype=torch.int64), TypeError), (np.zeros((2, 3, 8, 8)), TypeError),
+])
+def test_recolour_rejects_what_is_not_a_batch_of_rgb_patches(x, error):
+    with pytest.raises(error, match="x"):
+        data.recolour(x)
+
 def test_docstring_examples():
     result = doctest.testmod(data, extraglobs={"torch": torch}, verbose=False)
     assert result.attempted > 0 and result.failed == 0

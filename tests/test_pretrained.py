@@ -2,32 +2,56 @@
 import doctest
 import hashlib
 import json
+import statistics
 import subprocess
 import sys
 
 import pytest
 import torch
 
+import chattn
 from chattn import pretrained
 from chattn.data import PHOTOS, make_dataset
+from chattn.models.small import small_resnet
 from chattn.train import WEIGHTS_DIR, configs
 
 # A new interpreter loads every shipped file and measures its test accuracy: nothing from this
-# process (no cached model, no RNG state) can leak into what the weights compute.
+# process (no cached model, no RNG state) can leak into what the weights compute. The files are
+# those on disk (the grid's and the sweeps', in every folder), not a list; each is loaded the way a
+# reader loads it, ``pretrained.load(attn, **options)``, with the options of the file's own config.
 FRESH = """
-import json, sys, torch
+import json, torch
+from safetensors import safe_open
 from chattn import pretrained, train
 from chattn.data import make_dataset
 torch.set_num_threads(1)
 out = {}
-for rec in pretrained.records():
-    if rec["weights"]:
-        net = pretrained.load(rec["attn"])
-        assert not net.training
-        x, y = make_dataset("test", rec["patch"], rec["test_per_class"], rec["data_seed"])
-        out[rec["attn"]] = train.evaluate(net, x, y)[0]
+for path in sorted(train.WEIGHTS_DIR.rglob("*.safetensors")):
+    with safe_open(str(path), framework="pt") as f:
+        config = json.loads(f.metadata()["config"])
+    attn, options = config["attn"], config.get("options") or {}
+    assert pretrained.weights_path(attn, **options) == path, (path, options)
+    net = pretrained.load(attn, **options)
+    assert not net.training and net.config() == config
+    rec = next(json.loads(r.read_text()) for r in path.parent.glob("small_resnet_*_seed0.json")
+               if json.loads(r.read_text())["weights"] == path.name)
+    x, y = make_dataset("test", rec["patch"], rec["test_per_class"], rec["data_seed"], task=rec.get("task", "patches"))
+    out[path.relative_to(train.WEIGHTS_DIR).as_posix()] = train.evaluate(net, x, y)[0]
 print(json.dumps(out))
 """
+
+
+SWEPT = [(attn, key, value) for attn, (key, values) in pretrained.SWEEPS.items() for value in values]
+
+
+def shipped_records() -> dict:
+    """Every record on disk that names a weights file: ``{path under WEIGHTS_DIR: record}``."""
+    out = {}
+    for path in sorted(WEIGHTS_DIR.rglob("small_resnet_*_seed*.json")):
+        rec = json.loads(path.read_text())
+        if rec["weights"]:
+            out[(path.parent / rec["weights"]).relative_to(WEIGHTS_DIR).as_posix()] = rec
+    return out
 
 
 @pytest.fixture(scope="module")
@@ -54,13 +78,17 @@ def test_shipped_files_are_the_recorded_files_and_small(recs):
 
 
 def test_loaded_weights_reproduce_the_recorded_test_accuracy_in_a_fresh_process(recs):
-    proc = subprocess.run([sys.executable, "-c", FRESH], capture_output=True, text=True, timeout=900)
+    # 42 networks (12 grid, 30 sweep) on 1,600 patches, one thread: minutes; longer on a shared CPU
+    proc = subprocess.run([sys.executable, "-c", FRESH], capture_output=True, text=True, timeout=1800)
     assert proc.returncode == 0, proc.stderr
     measured = json.loads(proc.stdout.strip().splitlines()[-1])
-    recorded = {r["attn"]: r["test_accuracy"] for r in recs if r["weights"]}
-    assert set(measured) == set(recorded) == set(configs())
-    for attn, acc in recorded.items():
-        assert abs(measured[attn] - acc) <= 1e-6, (attn, measured[attn], acc)
+    recorded = {path: r["test_accuracy"] for path, r in shipped_records().items()}
+    on_disk = {p.relative_to(WEIGHTS_DIR).as_posix() for p in WEIGHTS_DIR.rglob("*.safetensors")}
+    assert set(measured) == set(recorded) == on_disk         # every file has its record, and back
+    assert {f"small_resnet_{c}.safetensors" for c in configs()} <= on_disk
+    assert {f"sweep/small_resnet_{a}_{k}{v}.safetensors" for a, k, v in SWEPT} <= on_disk
+    for path, acc in recorded.items():
+        assert abs(measured[path] - acc) <= 1e-6, (path, measured[path], acc)
 
 
 @pytest.mark.parametrize("attn", configs())
@@ -85,6 +113,140 @@ def test_weights_are_plain_safetensors_without_pickle():
     assert "__metadata__" in header and json.loads(header["__metadata__"]["config"])["attn"] == "se"
     assert not raw.startswith((b"\x80", b"PK"))       # neither a pickle nor a torch zip archive
 
+
+
+# --- the sweeps and the recoloured grid (issue 8) ---------------------------------------------------
+
+
+def test_every_sweep_value_is_shipped_with_three_seeds_and_its_weights(recs):
+    sweep_dir = WEIGHTS_DIR / "sweep"
+    expected = set()
+    for attn, key, value in SWEPT:             # the grid's default too: trained again by the sweep
+        name = f"small_resnet_{attn}_{key}{value}"
+        expected |= {name + ".safetensors"} | {f"{name}_seed{s}.json" for s in range(3)}
+        for seed in range(3):
+            path = sweep_dir / f"{name}_seed{seed}.json"
+            assert path.is_file(), f"missing {path.name}"
+            r = json.loads(path.read_text())
+            # the options in the record are the ones the file name says, and only those
+            assert (r["attn"], r["seed"], r["model"]["options"]) == (attn, seed, {key: value}), path.name
+            assert r["task"] == "patches" and r["epochs"] == recs[0]["epochs"] and r["model"]["width"] == 32
+            assert r["weights"] == (name + ".safetensors" if seed == 0 else None)
+            assert 1 / len(PHOTOS) < r["test_accuracy"] <= 1
+            if seed == 0:
+                data = (sweep_dir / r["weights"]).read_bytes()
+                assert hashlib.sha256(data).hexdigest() == r["weights_sha256"]
+    # and nothing else: no file of a value or module the sweeps do not list
+    assert {p.name for p in sweep_dir.iterdir()} == expected
+
+
+def test_every_sweep_has_three_seeds_per_value():
+    for attn, (key, values) in pretrained.SWEEPS.items():
+        points = pretrained.sweep(attn)
+        assert [p.value for p in points] == list(values), attn
+        for p in points:
+            assert len(p.accuracies) == 3 and p.weights is not None and p.weights.is_file(), (attn, p.value)
+
+
+def test_recoloured_grid_is_every_config_with_three_seeds_records_only():
+    recs = pretrained.records(task="recoloured")
+    assert [(r["attn"], r["seed"]) for r in recs] == [(c, s) for c in configs() for s in range(3)]
+    clean = {(r["attn"], r["seed"]): r for r in pretrained.records()}
+    for r in recs:
+        assert r["task"] == "recoloured" and r["weights"] is None and not r["model"]["options"]
+        assert 1 / len(PHOTOS) < r["test_accuracy"] <= 1
+        # the same recipe as the grid, on the other task
+        for key in ("epochs", "per_class", "test_per_class", "batch_size", "lr", "weight_decay", "data_seed"):
+            assert r[key] == clean[(r["attn"], r["seed"])][key], key
+    assert not list((WEIGHTS_DIR / "recoloured").glob("*.safetensors"))
+    with pytest.raises(ValueError, match="task"):
+        pretrained.records(task="recolored")
+
+
+def test_load_with_options_builds_the_swept_network():
+    net = pretrained.load("se", reduction=8)
+    assert not net.training and net.options == {"reduction": 8}
+    assert [r.attn.fc[0].out_features for r in net.blocks()] == [c // 8 for c in (32, 32, 64, 64, 128, 128)]
+    rec = json.loads((WEIGHTS_DIR / "sweep" / "small_resnet_se_reduction8_seed0.json").read_text())
+    assert net.config() == rec["model"] and sum(p.numel() for p in net.parameters()) == rec["params"]
+    net = pretrained.load("eca", k_size=5)
+    assert {r.attn.conv.kernel_size for r in net.blocks()} == {(5,)}
+    # the grid's default value, asked for by name, is the sweep's network (trained with the sweep)
+    net = pretrained.load("se", reduction=4)
+    assert net.options == {"reduction": 4} and pretrained.weights_path("se", reduction=4).parent.name == "sweep"
+    assert net.state_dict()["fc.weight"].shape == pretrained.load("se").state_dict()["fc.weight"].shape
+
+
+def test_weights_path_and_default_option():
+    assert pretrained.weights_path("se") == WEIGHTS_DIR / "small_resnet_se.safetensors"
+    assert pretrained.weights_path(None) == pretrained.weights_path("none") == WEIGHTS_DIR / "small_resnet_none.safetensors"
+    assert pretrained.weights_path("SE", reduction=8) == WEIGHTS_DIR / "sweep" / "small_resnet_se_reduction8.safetensors"
+    assert pretrained.weights_path("eca", k_size=3) == WEIGHTS_DIR / "sweep" / "small_resnet_eca_k_size3.safetensors"
+    # options the sweep did not train: the grid's file when they are the grid's defaults
+    assert pretrained.weights_path("eca", k_size=None) == pretrained.weights_path("eca")
+    assert pretrained.weights_path("gct", epsilon=pretrained.default_option("gct", "epsilon")) == \
+        pretrained.weights_path("gct")
+    assert pretrained.weights_path("gct", epsilon=0.5) == WEIGHTS_DIR / "sweep" / "small_resnet_gct_epsilon0p5.safetensors"
+    # the defaults the grid was trained with: the small net's, else the module's own
+    assert [pretrained.default_option(a, k) for a, (k, _) in pretrained.SWEEPS.items()] == [4, None, 4, 16, 4, 4, 4]
+    for attn, (key, _) in pretrained.SWEEPS.items():
+        shapes = {k: v.shape for k, v in pretrained.load(attn).state_dict().items()}
+        torch.manual_seed(0)
+        built = small_resnet(attn, **{key: pretrained.default_option(attn, key)})
+        assert shapes == {k: v.shape for k, v in built.state_dict().items()}, attn
+    assert pretrained.default_option("gct", "epsilon") == chattn.create("gct", 8).epsilon
+    # an option the small net sets per stage has no single default, and is not the grid's
+    with pytest.raises(ValueError, match="dct_h.*per stage"):
+        pretrained.default_option("fca", "dct_h")
+    assert pretrained.weights_path("fca", dct_h=32).parent.name == "sweep"
+    assert pretrained.weights_path("gsop", att_dim=8).parent.name == "sweep"
+
+
+@pytest.mark.parametrize("call,error,words", [
+    (lambda: pretrained.weights_path("none", reduction=8), ValueError, "options"),
+    (lambda: pretrained.load(None, reduction=8), ValueError, "options"),
+    (lambda: pretrained.weights_path("gct", reduction=8), ValueError, "gct has no option 'reduction'"),
+    (lambda: pretrained.load("se", reductoin=8), ValueError, "reductoin"),
+    (lambda: pretrained.load("se", reduction=64), FileNotFoundError, "--opt reduction=64"),
+    (lambda: pretrained.default_option("none", "reduction"), ValueError, "attn='none'"),
+    (lambda: pretrained.default_option("se", "k_size"), ValueError, "se has no option 'k_size'"),
+    (lambda: pretrained.default_option("cbam", "reduction"), ValueError, "attn"),
+    (lambda: pretrained.sweep_records("gct"), ValueError, "swept modules"),
+    (lambda: pretrained.sweep_records("none"), ValueError, "swept modules"),
+    (lambda: pretrained.sweep("cbam"), ValueError, "attn"),
+    (lambda: pretrained.sweep(3), TypeError, "attn"),
+])
+def test_sweep_api_errors_say_what_is_wrong(call, error, words):
+    with pytest.raises(error, match=words):
+        call()
+
+
+def test_sweep_records_and_points_are_the_records_on_disk(recs):
+    runs = pretrained.sweep_records("se")
+    values = pretrained.SWEEPS["se"][1]
+    assert [(r["value"], r["seed"]) for r in runs] == sorted(
+        ((r["value"], r["seed"]) for r in runs), key=lambda t: (values.index(t[0]), t[1]))
+    assert {r["value"] for r in runs} <= set(values)
+    on_disk = {(r["model"]["options"]["reduction"], r["seed"]): r["test_accuracy"] for r in (
+        json.loads(p.read_text()) for p in (WEIGHTS_DIR / "sweep").glob("small_resnet_se_*_seed*.json"))}
+    assert {(r["value"], r["seed"]): r["test_accuracy"] for r in runs} == on_disk     # all from the sweep
+    for r in runs:
+        assert r["attn"] == "se" and r["model"]["options"] == {"reduction": r["value"]}
+    assert all(r["attn"] == "bilinear" for r in pretrained.sweep_records("bilinear"))
+    from chattn.models.resnet import flops
+    for attn in ("se", "eca"):
+        points = pretrained.sweep(attn)
+        key = pretrained.SWEEPS[attn][0]
+        for p in points:
+            accs = [r["test_accuracy"] for r in pretrained.sweep_records(attn) if r["value"] == p.value]
+            assert p.accuracies == accs and p.mean == pytest.approx(statistics.fmean(accs))
+            assert p.std == (pytest.approx(statistics.stdev(accs)) if len(accs) > 1 else 0.0)
+            net = pretrained.load(attn, **{key: p.value})
+            assert p.params == sum(q.numel() for q in net.parameters())
+            assert p.flops == flops(net, (1, 3, 32, 32)) and p.weights == pretrained.weights_path(attn, **{key: p.value})
+        # cost follows the option: a larger reduction, fewer parameters; a larger kernel, more
+        params = [p.params for p in points]
+        assert params == (sorted(params, reverse=True) if attn == "se" else sorted(params)) and len(set(params)) == len(params)
 
 # --- gate statistics --------------------------------------------------------------------------------
 

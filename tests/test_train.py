@@ -251,3 +251,200 @@ def test_docstring_examples():
     for module in (small_mod, train):
         result = doctest.testmod(module, extraglobs={"torch": torch}, verbose=False)
         assert result.attempted > 0 and result.failed == 0, module.__name__
+
+
+# --- module options, sweeps, the recoloured task (issue 8) -----------------------------------------
+
+CLI_TINY = ["--quiet", "--threads", "1", "--epochs", "1", "--per-class", "8", "--test-per-class", "4",
+            "--batch-size", "16", "--width", "16"]
+
+
+def cli_error(capsys, *argv) -> str:
+    """Run the CLI with ``argv``; it must stop with argparse's usage error (exit 2). Its message."""
+    with pytest.raises(SystemExit) as e:
+        train.main(list(argv) + CLI_TINY)
+    assert e.value.code == 2
+    return capsys.readouterr().err.splitlines()[-1]
+
+
+def test_opt_is_recorded_in_the_file_names_and_builds_the_network(tmp_path):
+    assert train.main(["--attn", "se", "--opt", "reduction=8", "--out", str(tmp_path)] + CLI_TINY) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "small_resnet_se_reduction8_seed0.json", "small_resnet_se_reduction8_seed0.safetensors"]
+    rec = json.loads((tmp_path / "small_resnet_se_reduction8_seed0.json").read_text())
+    assert rec["model"]["options"] == {"reduction": 8} and rec["model"]["width"] == 16
+    assert rec["task"] == "patches" and rec["weights"] == "small_resnet_se_reduction8_seed0.safetensors"
+    state = load_file(str(tmp_path / rec["weights"]))
+    # the hidden width of every SE excitation is C / 8 (the grid's r = 4 would give C / 4)
+    hidden = {k: tuple(v.shape) for k, v in state.items() if k.endswith("attn.fc.0.weight")}
+    assert len(hidden) == 6
+    for key, shape in hidden.items():
+        c = 16 * 2 ** int(key.split(".")[1])
+        assert shape == (c // 8, c), key
+    net = small_resnet("se", width=16, reduction=8)
+    net.load_state_dict(state)                             # strict: every tensor, of the same shape
+    assert rec["params"] == sum(p.numel() for p in net.parameters()) < sum(
+        p.numel() for p in small_resnet("se", width=16).parameters())
+    acc, _ = train.evaluate(net, *make_dataset("test", per_class=4))
+    assert abs(acc - rec["test_accuracy"]) < 1e-6
+
+
+def test_sweep_trains_every_value_seed_major(tmp_path, capsys):
+    assert train.main(["--sweep", "se:reduction=2,8", "--seeds", "2", "--out", str(tmp_path)] + CLI_TINY) == 0
+    lines = [ln.split() for ln in capsys.readouterr().out.splitlines() if ln.startswith("se ")]
+    # one seed of every value first, so a partial sweep already covers every value
+    assert [(ln[1], ln[3]) for ln in lines] == [("reduction=2", "0"), ("reduction=8", "0"),
+                                               ("reduction=2", "1"), ("reduction=8", "1")]
+    recs = train.load_records(tmp_path)
+    assert [(r["model"]["options"], r["seed"]) for r in recs] == [
+        ({"reduction": 2}, 0), ({"reduction": 2}, 1), ({"reduction": 8}, 0), ({"reduction": 8}, 1)]
+    assert sorted(p.name for p in tmp_path.glob("*.safetensors")) == [
+        f"small_resnet_se_reduction{r}_seed{s}.safetensors" for r in (2, 8) for s in (0, 1)]
+    params = {r["model"]["options"]["reduction"]: r["params"] for r in recs}
+    assert params[2] > params[8]                           # r = 2: wider excitations
+    rows = train.summarize(recs)
+    assert [(r["options"], r["runs"]) for r in rows] == [({"reduction": 2}, 2), ({"reduction": 8}, 2)]
+
+
+def test_repeated_sweeps_and_no_weights(tmp_path):
+    argv = ["--sweep", "se:reduction=16", "--sweep", "eca:k_size=5", "--no-weights", "--out", str(tmp_path)]
+    assert train.main(argv + CLI_TINY) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "small_resnet_eca_k_size5_seed0.json", "small_resnet_se_reduction16_seed0.json"]
+    recs = {r["attn"]: r for r in train.load_records(tmp_path)}
+    assert recs["eca"]["model"]["options"] == {"k_size": 5} and recs["se"]["model"]["options"] == {"reduction": 16}
+    assert recs["eca"]["weights"] is None and "weights_sha256" not in recs["eca"]
+
+
+def test_opt_combines_with_a_sweep_of_another_option(tmp_path):
+    argv = ["--sweep", "eca:k_size=3,5", "--opt", "gamma=3", "--no-weights", "--out", str(tmp_path)]
+    assert train.main(argv + CLI_TINY) == 0
+    assert [r["model"]["options"] for r in train.load_records(tmp_path)] == [
+        {"gamma": 3, "k_size": 3}, {"gamma": 3, "k_size": 5}]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "small_resnet_eca_gamma3_k_size3_seed0.json", "small_resnet_eca_gamma3_k_size5_seed0.json"]
+
+
+def test_task_recoloured_trains_and_evaluates_on_recoloured_patches(tmp_path):
+    assert train.main(["--attn", "eca", "--task", "recoloured", "--out", str(tmp_path)] + CLI_TINY) == 0
+    rec = json.loads((tmp_path / "small_resnet_eca_seed0.json").read_text())
+    assert rec["task"] == "recoloured" and rec["data"] == "photo patches"
+    net = small_resnet("eca", width=16)
+    net.load_state_dict(load_file(str(tmp_path / rec["weights"])))
+    # the recorded accuracies are those of the recoloured patches (fixed draws), not the clean ones
+    x, y = make_dataset("test", per_class=4, task="recoloured")
+    assert abs(train.evaluate(net, x, y)[0] - rec["test_accuracy"]) < 1e-6
+    x, y = make_dataset("train", per_class=8, task="recoloured")
+    assert abs(train.evaluate(net, x, y)[0] - rec["train_accuracy"]) < 1e-6
+    x_clean, _ = make_dataset("train", per_class=8)
+    assert not torch.allclose(x, x_clean)
+    with pytest.raises(ValueError, match="task"):
+        train.train_run("eca", task="grey", progress=False, **TINY)
+    with pytest.raises(ValueError, match="task.*data"):
+        train.train_run("eca", task="recoloured", data=tmp_path, progress=False, **TINY)
+
+
+def test_ship_writes_sweeps_and_other_tasks_into_their_folders(tmp_path, monkeypatch):
+    monkeypatch.setattr(train, "WEIGHTS_DIR", tmp_path)
+    assert train.ship_dir() == tmp_path and train.ship_dir("patches", {}) == tmp_path
+    assert train.ship_dir("patches", {"reduction": 8}) == tmp_path / "sweep"
+    assert train.ship_dir("recoloured") == train.ship_dir("recoloured", {"reduction": 8}) == tmp_path / "recoloured"
+    with pytest.raises(ValueError, match="task"):
+        train.ship_dir("grey")
+    assert train.main(["--sweep", "se:reduction=8", "--seeds", "2", "--ship"] + CLI_TINY) == 0
+    assert train.main(["--attn", "none", "--task", "recoloured", "--ship", "--no-weights"] + CLI_TINY) == 0
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file()) == [
+        "recoloured/small_resnet_none_seed0.json",
+        "sweep/small_resnet_se_reduction8.safetensors",                # seed 0 only, under the shipped name
+        "sweep/small_resnet_se_reduction8_seed0.json", "sweep/small_resnet_se_reduction8_seed1.json"]
+    recs = train.load_records(tmp_path / "sweep")
+    assert [r["weights"] for r in recs] == ["small_resnet_se_reduction8.safetensors", None]
+
+
+def test_cli_errors_name_the_argument(tmp_path, capsys):
+    out = ["--out", str(tmp_path)]
+    for bad in ("reduction", "reduction=", "=8", "2x=8"):
+        msg = cli_error(capsys, "--attn", "se", "--opt", bad, *out)
+        assert "--opt" in msg and "key=value" in msg
+    msg = cli_error(capsys, "--attn", "se", "--opt", "reductoin=8", *out)
+    assert "--opt" in msg and "reductoin" in msg
+    msg = cli_error(capsys, "--attn", "none", "--opt", "reduction=8", *out)
+    assert "--opt" in msg and "'none'" in msg
+    msg = cli_error(capsys, "--all", "--opt", "reduction=8", *out)
+    assert "--opt" in msg and "--all" in msg
+    msg = cli_error(capsys, "--attn", "se", "--opt", "reduction=8", "--opt", "reduction=16", *out)
+    assert "--opt" in msg and "twice" in msg
+    msg = cli_error(capsys, "--sweep", "se:reduction=2,0", *out)        # r = 0 does not build
+    assert "--sweep" in msg and "reduction" in msg
+    msg = cli_error(capsys, "--sweep", "se:reduction=2,8,2", *out)
+    assert "--sweep" in msg and "repeats" in msg
+    msg = cli_error(capsys, "--sweep", "se:reduction=,", *out)
+    assert "--sweep" in msg and "at least one value" in msg
+    for bad in ("se", "se:reduction", "se:=2", "se=2"):
+        assert "--sweep" in cli_error(capsys, "--sweep", bad, *out)
+    msg = cli_error(capsys, "--sweep", "cbam:reduction=2", *out)
+    assert "--sweep" in msg and "cbam" in msg
+    msg = cli_error(capsys, "--sweep", "se:reduction=2", "--sweep", "se:reduction=2", *out)
+    assert "--sweep" in msg and "twice" in msg
+    msg = cli_error(capsys, "--sweep", "se:reduction=2,8", "--opt", "reduction=4", *out)
+    assert "--sweep" in msg and "--opt" in msg
+    msg = cli_error(capsys, "--attn", "se", "--task", "grey", *out)
+    assert "--task" in msg
+    msg = cli_error(capsys, "--attn", "se", "--task", "recoloured", "--data", str(tmp_path), *out)
+    assert "--task" in msg and "--data" in msg
+    assert "--attn" in cli_error(capsys, "--attn", "se", "--sweep", "se:reduction=2", *out)
+    assert list(tmp_path.iterdir()) == []                  # nothing was trained
+
+
+def test_parse_option_and_sweep():
+    assert train.parse_option("reduction=8") == ("reduction", 8)
+    assert train.parse_option(" gamma = 2.5 ") == ("gamma", 2.5)
+    assert train.parse_option("flag=False") == ("flag", False)
+    assert train.parse_option("k_size=None") == ("k_size", None)
+    assert train.parse_option("mode=avg") == ("mode", "avg")
+    assert type(train.parse_option("reduction=8")[1]) is int
+    for bad in ("reduction", "reduction=", "=8", "2x=8", "a b=1"):
+        with pytest.raises(ValueError, match="key=value"):
+            train.parse_option(bad)
+    assert train.parse_sweep("SE:reduction=2,4,8") == ("se", "reduction", [2, 4, 8])
+    assert train.parse_sweep("eca: k_size = 1, 3 ,5") == ("eca", "k_size", [1, 3, 5])
+    assert train.parse_sweep("gct:epsilon=1e-5,0.001") == ("gct", "epsilon", [1e-5, 0.001])
+    for bad in ("se", "se:reduction", "se:=2", "se=2", "se:reduction="):
+        with pytest.raises(ValueError, match="module:option=v1,v2"):
+            train.parse_sweep(bad)
+    with pytest.raises(ValueError, match="at least one value"):
+        train.parse_sweep("se:reduction=,")
+    with pytest.raises(ValueError, match="repeats"):
+        train.parse_sweep("se:reduction=2,4,2")
+
+
+def test_stem_names_options_sorted_after_the_module():
+    assert train.stem("se") == "small_resnet_se" and train.stem("se", 2) == "small_resnet_se_seed2"
+    assert train.stem("se", 1, options={"reduction": 8}) == "small_resnet_se_reduction8_seed1"
+    assert train.stem("eca", options={"k_size": 5}) == "small_resnet_eca_k_size5"
+    assert train.stem("eca", 0, options={"k_size": 5, "gamma": 3}) == "small_resnet_eca_gamma3_k_size5_seed0"
+    assert train.stem("gct", options={"epsilon": 0.5}) == "small_resnet_gct_epsilon0p5"
+    assert train.stem("x", options={"shift": -1}) == "small_resnet_x_shiftm1"
+    assert train.stem("se", 0, "resnet50", {"reduction": 8}) == "resnet50_se_reduction8_seed0"
+    assert train.stem("se", options={}) == train.stem("se")
+
+
+def test_summary_groups_runs_by_module_and_options(tmp_path, capsys):
+    runs = [("se", {"reduction": 16}, [0.7, 0.9]), ("se", {"reduction": 2}, [0.5, 0.6]),
+            ("se", {}, [0.8]), ("none", {}, [0.4, 0.4])]
+    for attn, options, accs in runs:
+        for seed, acc in enumerate(accs):
+            rec = dict(attn=attn, seed=seed, test_accuracy=acc, train_accuracy=1.0, params=10 + len(options),
+                       seconds=1.0, model=dict(attn=attn, options=options))
+            (tmp_path / (train.stem(attn, seed, options=options) + ".json")).write_text(json.dumps(rec))
+    rows = train.summarize(train.load_records(tmp_path))
+    # grid order, then options with numbers by value (2 before 16, not as the file names sort)
+    assert [(r["attn"], r["options"], r["runs"]) for r in rows] == [
+        ("none", {}, 2), ("se", {}, 1), ("se", {"reduction": 2}, 2), ("se", {"reduction": 16}, 2)]
+    assert math.isclose(rows[3]["test_mean"], 0.8) and math.isclose(rows[3]["test_std"], statistics.stdev([0.7, 0.9]))
+    assert rows[1]["test_std"] == 0.0
+    table = train.format_summary(rows)
+    assert "| se reduction=2 | 2 |" in table and "| se reduction=16 | 2 |" in table and "| se | 1 |" in table
+    assert "80.00 ± 14.14" in table
+    assert train.main(["--summary", str(tmp_path)]) == 0
+    assert capsys.readouterr().out.strip() == table

@@ -219,3 +219,88 @@ def test_show_refuses_a_figure_that_prints_nan():
     fig, ax = plt.subplots()
     ax.set_title("sd of log energy 0.52")
     viz.show()                                      # a finite figure passes (Agg: nothing to show)
+
+
+# ------------------------------------------------------------------------------ sweeps (issue 8)
+# (tests/test_pretrained.py checks the shipped sweep itself; here, what the plot and table draw)
+
+def made_up_points():
+    """Three sweep points with known numbers; the middle one trained with one seed only."""
+    from pathlib import Path
+    from chattn.pretrained import SweepPoint
+    return [SweepPoint(2, [0.90, 0.92, 0.94], 0.92, 0.02, 100_072, 18_372_608, Path("a")),
+            SweepPoint(8, [0.95], 0.95, 0.0, 67_912, 18_308_288, None),
+            SweepPoint(32, [0.80, 0.90, 0.85], 0.85, 0.05, 59_752, 18_292_224, Path("c"))]
+
+
+def test_sweep_plot_draws_one_bar_per_value_rings_the_chosen_one_and_labels_the_cost():
+    from matplotlib.collections import PathCollection
+    from chattn import pretrained
+    from chattn.interactive import check_figure_text
+    points = made_up_points()
+    fig, ax = plt.subplots()
+    viz.sweep_plot(ax, "se", 8, points=points)
+    bars = ax.containers
+    assert len(bars) == 3                                   # one errorbar per value
+    for i, (bar, p) in enumerate(zip(bars, points)):
+        (x,), (y,) = bar.lines[0].get_data()
+        assert (x, y) == (i, pytest.approx(100 * p.mean))
+        if p.std:                                           # the bar spans mean ± std
+            segment = bar.lines[2][0].get_segments()[0]
+            assert sorted(segment[:, 1]) == pytest.approx([100 * (p.mean - p.std), 100 * (p.mean + p.std)])
+    dots = [c for c in ax.collections if isinstance(c, PathCollection)]
+    seeds = [c for c in dots if c.get_sizes()[0] < 100]
+    assert [sorted(c.get_offsets()[:, 1].tolist()) for c in seeds] == [
+        pytest.approx(sorted(100 * a for a in p.accuracies)) for p in points]     # every seed a dot
+    (ring,) = [c for c in dots if c.get_sizes()[0] >= 100]
+    assert ring.get_offsets().tolist() == [[1, pytest.approx(95.0)]] and ring.get_facecolors().size == 0
+    labels = [t.get_text() for t in ax.get_xticklabels()]
+    assert labels == ["reduction=2\n100k p.\n18.4 MFLOPs", "reduction=8\n68k p.\n18.3 MFLOPs",
+                      "reduction=32\n60k p.\n18.3 MFLOPs"]
+    assert ax.get_title() == "reduction = 8: 95.0 ± 0.0% over 1 seeds" and "accuracy" in ax.get_ylabel()
+    # the plain ResNet's band: mean ± sample std of its shipped runs
+    import statistics
+    plain = [100 * r["test_accuracy"] for r in pretrained.records() if r["attn"] == "none"]
+    (band,) = ax.patches                                    # axhspan: a Rectangle in y data units
+    assert (band.get_y(), band.get_y() + band.get_height()) == (pytest.approx(statistics.fmean(plain) - statistics.stdev(plain)),
+                                    pytest.approx(statistics.fmean(plain) + statistics.stdev(plain)))
+    check_figure_text(fig)                                  # one seed: std 0, no nan
+    fig, ax = plt.subplots()
+    viz.sweep_plot(ax, "se", 32, points=points)             # another value: the ring moves
+    (ring,) = [c for c in ax.collections if isinstance(c, PathCollection) and c.get_sizes()[0] >= 100]
+    assert ring.get_offsets().tolist() == [[2, pytest.approx(85.0)]]
+
+
+def test_sweep_plot_of_the_shipped_sweep():
+    from chattn import pretrained
+    points = pretrained.sweep("eca")
+    fig, ax = plt.subplots()
+    viz.sweep_plot(ax, "eca", points[-1].value)
+    assert len(ax.containers) == len(points) >= 1
+    assert [t.get_text().splitlines()[0] for t in ax.get_xticklabels()] == [f"k_size={p.value}" for p in points]
+
+
+def test_sweep_table_has_a_row_per_value():
+    table = viz.sweep_table("se", made_up_points()).splitlines()
+    assert table[0].split() == ["reduction", "seeds", "test", "acc", "(%)", "params", "MFLOPs"]
+    assert [row.split() for row in table[1:]] == [
+        ["2", "3", "92.0", "±", "2.0", "100,072", "18.37"],
+        ["8", "1", "95.0", "±", "0.0", "67,912", "18.31"],
+        ["32", "3", "85.0", "±", "5.0", "59,752", "18.29"]]
+    from chattn import pretrained
+    assert len(viz.sweep_table("eca").splitlines()) == 1 + len(pretrained.sweep("eca"))
+
+
+@pytest.mark.parametrize("call,error,words", [
+    (lambda ax: viz.sweep_plot(ax, "se", 4, points=made_up_points()), ValueError, r"value must be one of .*\[2, 8, 32\]"),
+    (lambda ax: viz.sweep_plot(ax, "se", "8", points=made_up_points()), ValueError, "value"),
+    (lambda ax: viz.sweep_plot(ax, "gct", 8, points=made_up_points()), ValueError, "attn.*swept"),
+    (lambda ax: viz.sweep_plot(ax, None, 8), TypeError, "attn"),
+    (lambda ax: viz.sweep_plot(ax, "se", 8, points=[]), ValueError, "no sweep points"),
+    (lambda ax: viz.sweep_table("cbam"), ValueError, "attn"),
+])
+def test_sweep_plot_and_table_bad_input(call, error, words):
+    fig, ax = plt.subplots()
+    with pytest.raises(error, match=words):
+        call(ax)
+    assert not ax.containers and not ax.collections        # nothing half-drawn
