@@ -39,8 +39,8 @@ from .models.small import SmallResNet, small_options, small_resnet
 from .registry import _REGISTRY
 from .train import WEIGHTS_DIR, configs, load_records, ship_dir, stem
 
-#: The sweeps, per module the option trained at several values and those values (3 seeds each).
-#: Every value is trained by the sweep itself (``chattn/weights/sweep/``), the grid's default
+#: The sweeps, per module the option trained at several values and those values (seeds per value:
+#: :data:`SWEEP_SEEDS`). Every value is trained by the sweep itself (``chattn/weights/sweep/``), the grid's default
 #: among them, since the grid in ``chattn/weights/`` was trained by an earlier version of the
 #: code, whose seeds draw other initial weights, so its runs do not stand in for a sweep point.
 #: :func:`sweep` summarises a sweep, ``load(attn, **{option: value})`` loads its seed-0 network.
@@ -53,6 +53,11 @@ SWEEPS: dict[str, tuple[str, tuple]] = {
     "dia": ("reduction", (2, 4, 8, 16)),
     "soca": ("reduction", (2, 4, 8, 16)),
 }
+
+#: Seeds trained per value of each sweep: three for the ablations of the SE and ECA papers
+#: (reduction and kernel size), two for the other five (the CPU time of this project's machine;
+#: ``--seeds 3 --skip-existing`` adds the third).
+SWEEP_SEEDS: dict[str, int] = {"se": 3, "eca": 3, "fca": 2, "bilinear": 2, "rcan_ca": 2, "dia": 2, "soca": 2}
 
 
 def _name(attn) -> str:

@@ -44,21 +44,20 @@ recoloured grid came from
 
 .. code-block:: bash
 
-    python -m chattn.train --ship --seeds 3 --jobs 2 --threads 1 --quiet \
-      --sweep se:reduction=2,8,16,32 --sweep eca:k_size=1,3,5,7,9 \
-      --sweep fca:reduction=2,8,16 --sweep bilinear:reduction=4,8,32 --sweep rcan_ca:reduction=2,8,16 \
-      --sweep dia:reduction=2,8,16 --sweep soca:reduction=2,8,16
-    python -m chattn.train --ship --seeds 3 --jobs 1 --threads 1 --quiet \
-      --sweep se:reduction=4 --sweep fca:reduction=4 --sweep bilinear:reduction=16 \
-      --sweep rcan_ca:reduction=4 --sweep dia:reduction=4 --sweep soca:reduction=4
+    python -m chattn.train --ship --seeds 3 --jobs 2 --threads 1 --quiet --skip-existing \
+      --sweep se:reduction=2,4,8,16,32 --sweep eca:k_size=1,3,5,7,9
+    python -m chattn.train --ship --seeds 2 --jobs 3 --threads 1 --quiet --skip-existing \
+      --sweep fca:reduction=2,4,8,16 --sweep bilinear:reduction=4,8,16,32 --sweep rcan_ca:reduction=2,4,8,16 \
+      --sweep dia:reduction=2,4,8,16 --sweep soca:reduction=2,4,8,16
     python -m chattn.train --ship --task recoloured --all --seeds 3 --jobs 1 --threads 1 --quiet --no-weights
 
-The second command trains the grid's own values (the small net's defaults) again, as sweep points:
-the grid in ``chattn/weights/`` was trained by an earlier version of this script whose seeds draw
+Every sweep trains the grid's own value (the small net's default) again, as a sweep point: the
+grid in ``chattn/weights/`` was trained by an earlier version of this script whose seeds draw
 other initial weights, so its runs do not stand in for a sweep point (ECA's grid uses the adaptive
-kernel size, which is not a sweep value). The first two together are the sweeps of
-:data:`~chattn.pretrained.SWEEPS` with every value; the third is the 12-config grid on the
-recoloured task (records only). ``--jobs`` does not change what a run computes.
+kernel size, which is not a sweep value). SE and ECA have three seeds per value, the other five
+two (:data:`~chattn.pretrained.SWEEP_SEEDS`). The third command is the 12-config grid on the
+recoloured task (records only). ``--skip-existing`` skips the runs already recorded, so a sweep
+that was interrupted resumes where it stopped; ``--jobs`` does not change what a run computes.
 
 **More than one process** (:class:`torch.nn.parallel.DistributedDataParallel`):
 

@@ -118,13 +118,14 @@ def test_weights_are_plain_safetensors_without_pickle():
 # --- the sweeps and the recoloured grid (issue 8) ---------------------------------------------------
 
 
-def test_every_sweep_value_is_shipped_with_three_seeds_and_its_weights(recs):
+def test_every_sweep_value_is_shipped_with_its_seeds_and_weights(recs):
     sweep_dir = WEIGHTS_DIR / "sweep"
     expected = set()
     for attn, key, value in SWEPT:             # the grid's default too: trained again by the sweep
         name = f"small_resnet_{attn}_{key}{value}"
-        expected |= {name + ".safetensors"} | {f"{name}_seed{s}.json" for s in range(3)}
-        for seed in range(3):
+        seeds = pretrained.SWEEP_SEEDS[attn]
+        expected |= {name + ".safetensors"} | {f"{name}_seed{s}.json" for s in range(seeds)}
+        for seed in range(seeds):
             path = sweep_dir / f"{name}_seed{seed}.json"
             assert path.is_file(), f"missing {path.name}"
             r = json.loads(path.read_text())
@@ -140,12 +141,15 @@ def test_every_sweep_value_is_shipped_with_three_seeds_and_its_weights(recs):
     assert {p.name for p in sweep_dir.iterdir()} == expected
 
 
-def test_every_sweep_has_three_seeds_per_value():
+def test_every_sweep_has_its_seeds_per_value():
+    assert set(pretrained.SWEEP_SEEDS) == set(pretrained.SWEEPS)
+    assert pretrained.SWEEP_SEEDS["se"] == pretrained.SWEEP_SEEDS["eca"] == 3     # the issue's ablations
+    assert min(pretrained.SWEEP_SEEDS.values()) >= 2                               # a spread to show
     for attn, (key, values) in pretrained.SWEEPS.items():
         points = pretrained.sweep(attn)
         assert [p.value for p in points] == list(values), attn
         for p in points:
-            assert len(p.accuracies) == 3 and p.weights is not None and p.weights.is_file(), (attn, p.value)
+            assert len(p.accuracies) == pretrained.SWEEP_SEEDS[attn] and p.weights is not None and p.weights.is_file(), (attn, p.value)
 
 
 def test_recoloured_grid_is_every_config_with_three_seeds_records_only():
