@@ -219,3 +219,40 @@ def test_show_refuses_a_figure_that_prints_nan():
     fig, ax = plt.subplots()
     ax.set_title("sd of log energy 0.52")
     viz.show()                                      # a finite figure passes (Agg: nothing to show)
+
+
+# ---------------------------------------------------------------------------- sweeps
+
+def _points(params, flops, accuracies):
+    import statistics
+    from chattn.pretrained import SweepPoint
+    return [SweepPoint(v, acc, statistics.fmean(acc), statistics.stdev(acc) if len(acc) > 1 else 0.0,
+                       n, f, None) for v, n, f, acc in zip((1, 3, 5, 7, 9), params, flops, accuracies)]
+
+
+def test_sweep_plot_labels_tell_close_costs_apart_and_do_not_overlap():
+    # ECA-like costs: parameters 12 apart, FLOPs 1,792 apart; narrow axes as in a three-panel frame
+    points = _points([57_070 + 12 * i for i in range(5)], [18_290_000 + 1_792 * i for i in range(5)],
+                     [[0.95, 0.93, 0.91]] * 5)
+    fig, ax = plt.subplots(figsize=(4.2, 3))
+    viz.sweep_plot(ax, "eca", 5, points)
+    fig.canvas.draw()
+    ticks = [t for t in ax.get_xticklabels() if t.get_text()]
+    assert len({t.get_text() for t in ticks}) == 5                       # every value's cost differs
+    assert all(f"{p.params:,d}" in t.get_text() for p, t in zip(points, ticks))
+    boxes = [t.get_window_extent() for t in ticks]
+    assert not any(a.overlaps(b) for a, b in zip(boxes, boxes[1:]))      # neighbours do not collide
+    assert "k_size" in ax.get_xlabel()
+    assert ax.get_title() == "k_size = 5: 93.0 ± 2.0% over 3 seeds"
+
+
+def test_sweep_plot_one_seed_has_no_spread_and_a_bad_value_is_named():
+    points = _points([1, 2, 3, 4, 5], [10, 20, 30, 40, 50], [[0.9], [0.8, 0.9, 1.0], [0.9], [0.9], [0.9]])
+    fig, ax = plt.subplots()
+    viz.sweep_plot(ax, "eca", 1, points)
+    assert ax.get_title() == "k_size = 1: 90.0% (1 seed)"
+    with pytest.raises(ValueError, match="value must be one of"):
+        viz.sweep_plot(ax, "eca", 4, points)
+    table = viz.sweep_table("eca", points).splitlines()
+    assert table[1].split()[:2] == ["1", "1"] and table[2].split()[2:5] == ["90.0", "±", "10.0"]
+    assert [row.split()[-1] for row in table[1:]] == ["0.000", "0.000", "0.000", "0.000", "0.000"]
