@@ -734,8 +734,10 @@ def sweep_plot(ax, attn: str, value, points=None) -> None:
     r"""Draw ``attn``'s sweep (:func:`chattn.pretrained.sweep`) on the matplotlib axes ``ax``: test
     accuracy per value of the swept option, every seed as a dot, the mean ± std (sample std over
     seeds) as a bar, ``value`` ringed, and the plain ResNet's mean ± std as a band. The x labels
-    give each value's parameters and MFLOPs (one 32x32 patch), so one slider frame shows accuracy
-    and cost together.
+    give each value's parameters (exact: ECA's values differ by a few) and MFLOPs (one 32x32
+    patch, three decimals: the excitation's share of the FLOPs is small), so one slider frame
+    shows accuracy and cost together; the option's name is the axis label, so the tick labels
+    stay short. A value trained with one seed only has no bar and its title says "1 seed".
 
     Args:
         ax: matplotlib axes.
@@ -748,8 +750,8 @@ def sweep_plot(ax, attn: str, value, points=None) -> None:
         >>> import matplotlib.pyplot as plt
         >>> fig, ax = plt.subplots()
         >>> sweep_plot(ax, "se", 8)
-        >>> len(ax.containers), ax.get_xticklabels()[2].get_text().splitlines()[0]
-        (5, 'reduction=8')
+        >>> len(ax.containers), ax.get_xticklabels()[2].get_text().splitlines()[0], ax.get_xlabel()
+        (5, '8', 'reduction (parameters, MFLOPs per patch)')
     """
     from . import pretrained
 
@@ -767,31 +769,34 @@ def sweep_plot(ax, attn: str, value, points=None) -> None:
         ax.text(len(points) - 0.5, m, " plain\n ResNet", va="center", ha="left", fontsize=8, color="0.4")
     for i, p in enumerate(points):
         ax.scatter([i] * len(p.accuracies), [100 * a for a in p.accuracies], s=14, color="0.55", zorder=2)
-        ax.errorbar(i, 100 * p.mean, yerr=100 * p.std, fmt="o", color="C0", capsize=4, ms=6, zorder=3)
+        ax.errorbar(i, 100 * p.mean, yerr=100 * p.std if len(p.accuracies) > 1 else None, fmt="o", color="C0",
+                    capsize=4, ms=6, zorder=3)
     i = values.index(value)
     ax.scatter([i], [100 * points[i].mean], s=260, facecolors="none", edgecolors="C3", lw=2, zorder=4)
     ax.set_xticks(range(len(points)))
-    ax.set_xticklabels([f"{key}={p.value}\n{p.params / 1e3:.0f}k p.\n{p.flops / 1e6:.1f} MFLOPs" for p in points],
-                       fontsize=8)
+    ax.set_xticklabels([f"{p.value}\n{p.params:,d} p.\n{p.flops / 1e6:.3f}" for p in points], fontsize=7)
     ax.set_xlim(-0.5, len(points) - 0.5)
+    ax.set_xlabel(f"{key} (parameters, MFLOPs per patch)", fontsize=8)
     ax.set_ylabel("test accuracy (%)")
     p = points[i]
-    ax.set_title(f"{key} = {value}: {100 * p.mean:.1f} ± {100 * p.std:.1f}% over {len(p.accuracies)} seeds",
-                 fontsize=10)
+    n = len(p.accuracies)
+    spread = f" ± {100 * p.std:.1f}% over {n} seeds" if n > 1 else "% (1 seed)"
+    ax.set_title(f"{key} = {value}: {100 * p.mean:.1f}{spread}", fontsize=10)
 
 
 def sweep_table(attn: str, points=None) -> str:
     """``attn``'s sweep as a text table: value, seeds, test accuracy mean ± std (in %), parameters,
-    MFLOPs (one 32x32 patch); ``points`` as in :func:`sweep_plot`.
+    MFLOPs (one 32x32 patch, three decimals, as :func:`sweep_plot`); ``points`` as in
+    :func:`sweep_plot`.
 
     Example::
 
         >>> print(sweep_table("eca").splitlines()[0])
-            k_size  seeds  test acc (%)    params   MFLOPs
+            k_size  seeds  test acc (%)    params    MFLOPs
     """
     key, points = _sweep(attn, points)
-    lines = [f"{key:>10s}  seeds  test acc (%)    params   MFLOPs"]
+    lines = [f"{key:>10s}  seeds  test acc (%)    params    MFLOPs"]
     for p in points:
         lines.append(f"{p.value!s:>10s}  {len(p.accuracies):5d}  {100 * p.mean:5.1f} ± {100 * p.std:4.1f}  "
-                     f"{p.params:8,d}  {p.flops / 1e6:7.2f}")
+                     f"{p.params:8,d}  {p.flops / 1e6:8.3f}")
     return "\n".join(lines)

@@ -255,9 +255,9 @@ def test_sweep_plot_draws_one_bar_per_value_rings_the_chosen_one_and_labels_the_
     (ring,) = [c for c in dots if c.get_sizes()[0] >= 100]
     assert ring.get_offsets().tolist() == [[1, pytest.approx(95.0)]] and ring.get_facecolors().size == 0
     labels = [t.get_text() for t in ax.get_xticklabels()]
-    assert labels == ["reduction=2\n100k p.\n18.4 MFLOPs", "reduction=8\n68k p.\n18.3 MFLOPs",
-                      "reduction=32\n60k p.\n18.3 MFLOPs"]
-    assert ax.get_title() == "reduction = 8: 95.0 ± 0.0% over 1 seeds" and "accuracy" in ax.get_ylabel()
+    assert labels == ["2\n100,072 p.\n18.373", "8\n67,912 p.\n18.308", "32\n59,752 p.\n18.292"]
+    assert "reduction" in ax.get_xlabel() and "MFLOPs" in ax.get_xlabel()
+    assert ax.get_title() == "reduction = 8: 95.0% (1 seed)" and "accuracy" in ax.get_ylabel()
     # the plain ResNet's band: mean ± sample std of its shipped runs
     import statistics
     plain = [100 * r["test_accuracy"] for r in pretrained.records() if r["attn"] == "none"]
@@ -277,16 +277,17 @@ def test_sweep_plot_of_the_shipped_sweep():
     fig, ax = plt.subplots()
     viz.sweep_plot(ax, "eca", points[-1].value)
     assert len(ax.containers) == len(points) >= 1
-    assert [t.get_text().splitlines()[0] for t in ax.get_xticklabels()] == [f"k_size={p.value}" for p in points]
+    assert [t.get_text().splitlines()[0] for t in ax.get_xticklabels()] == [str(p.value) for p in points]
+    assert ax.get_xlabel().startswith("k_size")
 
 
 def test_sweep_table_has_a_row_per_value():
     table = viz.sweep_table("se", made_up_points()).splitlines()
     assert table[0].split() == ["reduction", "seeds", "test", "acc", "(%)", "params", "MFLOPs"]
     assert [row.split() for row in table[1:]] == [
-        ["2", "3", "92.0", "±", "2.0", "100,072", "18.37"],
-        ["8", "1", "95.0", "±", "0.0", "67,912", "18.31"],
-        ["32", "3", "85.0", "±", "5.0", "59,752", "18.29"]]
+        ["2", "3", "92.0", "±", "2.0", "100,072", "18.373"],
+        ["8", "1", "95.0", "±", "0.0", "67,912", "18.308"],
+        ["32", "3", "85.0", "±", "5.0", "59,752", "18.292"]]
     from chattn import pretrained
     assert len(viz.sweep_table("eca").splitlines()) == 1 + len(pretrained.sweep("eca"))
 
@@ -304,3 +305,39 @@ def test_sweep_plot_and_table_bad_input(call, error, words):
     with pytest.raises(error, match=words):
         call(ax)
     assert not ax.containers and not ax.collections        # nothing half-drawn
+
+# ---------------------------------------------------------------------------- sweeps: labels
+
+def _points(params, flops, accuracies):
+    import statistics
+    from chattn.pretrained import SweepPoint
+    return [SweepPoint(v, acc, statistics.fmean(acc), statistics.stdev(acc) if len(acc) > 1 else 0.0,
+                       n, f, None) for v, n, f, acc in zip((1, 3, 5, 7, 9), params, flops, accuracies)]
+
+
+def test_sweep_plot_labels_tell_close_costs_apart_and_do_not_overlap():
+    # ECA-like costs: parameters 12 apart, FLOPs 1,792 apart; narrow axes as in a three-panel frame
+    points = _points([57_070 + 12 * i for i in range(5)], [18_290_000 + 1_792 * i for i in range(5)],
+                     [[0.95, 0.93, 0.91]] * 5)
+    fig, ax = plt.subplots(figsize=(4.2, 3))
+    viz.sweep_plot(ax, "eca", 5, points)
+    fig.canvas.draw()
+    ticks = [t for t in ax.get_xticklabels() if t.get_text()]
+    assert len({t.get_text() for t in ticks}) == 5                       # every value's cost differs
+    assert all(f"{p.params:,d}" in t.get_text() for p, t in zip(points, ticks))
+    boxes = [t.get_window_extent() for t in ticks]
+    assert not any(a.overlaps(b) for a, b in zip(boxes, boxes[1:]))      # neighbours do not collide
+    assert "k_size" in ax.get_xlabel()
+    assert ax.get_title() == "k_size = 5: 93.0 ± 2.0% over 3 seeds"
+
+
+def test_sweep_plot_one_seed_has_no_spread_and_a_bad_value_is_named():
+    points = _points([1, 2, 3, 4, 5], [10, 20, 30, 40, 50], [[0.9], [0.8, 0.9, 1.0], [0.9], [0.9], [0.9]])
+    fig, ax = plt.subplots()
+    viz.sweep_plot(ax, "eca", 1, points)
+    assert ax.get_title() == "k_size = 1: 90.0% (1 seed)"
+    with pytest.raises(ValueError, match="value must be one of"):
+        viz.sweep_plot(ax, "eca", 4, points)
+    table = viz.sweep_table("eca", points).splitlines()
+    assert table[1].split()[:2] == ["1", "1"] and table[2].split()[2:5] == ["90.0", "±", "10.0"]
+    assert [row.split()[-1] for row in table[1:]] == ["0.000", "0.000", "0.000", "0.000", "0.000"]
