@@ -1,8 +1,10 @@
-"""chattn.export: every shipped network in ONNX, run by onnxruntime, equals torch (logits and gates).
+"""chattn.export: every shipped network in ONNX (the grid's twelve and every network of the
+reduction-ratio / kernel-size sweeps), run by onnxruntime, equals torch (logits and gates).
 
 The networks come from the book build's cache (``_build/.photograph/<hash>``, written by
 ``book/_ext/chattn_photograph.py`` from the same package) when it is current, else they are
-exported here. Inputs: patches of the test regions of the book's photographs.
+exported here (the default exporter, TorchScript; one test exports with dynamo). Inputs: patches of
+the test regions of the book's photographs.
 """
 from __future__ import annotations
 
@@ -19,6 +21,12 @@ from chattn.models import small_resnet
 
 ROOT = Path(__file__).resolve().parents[1]
 TOL = 1e-4
+LETTERS = {"reduction": "r", "k_size": "k"}
+# the sweep networks: (key, attn, options), as the book's extension names them (se_r8, eca_k3, ...)
+SWEEP_NETWORKS = [(f"{attn}_{LETTERS[option]}{v}", attn, {option: v})
+                  for attn, (option, values) in pretrained.SWEEPS.items() for v in values]
+NETWORKS = [(attn, attn, {}) for attn in ["none", "se", "enc", "gsop", "fca", "bilinear", "eca", "rcan_ca", "dia",
+                                          "srm", "gct", "soca"]] + SWEEP_NETWORKS
 
 
 def _extension():
@@ -30,33 +38,40 @@ def _extension():
 
 @pytest.fixture(scope="module")
 def onnx_files(tmp_path_factory):
-    """``{attn: path}`` of every shipped network in ONNX."""
+    """``{key: path}`` of every shipped network in ONNX."""
     cache = ROOT / "_build" / ".photograph" / _extension()._package_hash()
     if (cache / "manifest.json").is_file():
         manifest = json.loads((cache / "manifest.json").read_text())
-        return {n["attn"]: cache / n["file"] for n in manifest["networks"]}
+        return {n["key"]: cache / n["file"] for n in manifest["networks"]}
     out = tmp_path_factory.mktemp("onnx")
-    files = {}
-    for attn in pretrained.shipped():
-        export.to_onnx(pretrained.load(attn), out / f"{attn}.onnx")
-        files[attn] = out / f"{attn}.onnx"
+    files, threads = {}, torch.get_num_threads()
+    torch.set_num_threads(1)                                            # as the extension exports
+    try:
+        for key, attn, options in _extension().networks():
+            export.to_onnx(pretrained.load(attn, **options), out / f"{key}.onnx")
+            files[key] = out / f"{key}.onnx"
+    finally:
+        torch.set_num_threads(threads)
     return files
 
 
 def test_every_shipped_network_is_exported(onnx_files):
-    assert sorted(onnx_files) == sorted(pretrained.shipped())
-    assert len(onnx_files) == 12
+    assert [key for key, _, _ in _extension().networks()] == [key for key, _, _ in NETWORKS]
+    assert sorted(onnx_files) == sorted(key for key, _, _ in NETWORKS)
+    assert sorted(pretrained.shipped()) == sorted(key for key, _, options in NETWORKS if not options)
+    for key, attn, options in SWEEP_NETWORKS:           # each its own trained network, not the grid's
+        assert pretrained.weights_path(attn, **options).is_file(), key
+        assert pretrained.weights_path(attn, **options) != pretrained.weights_path(attn), key
 
 
-@pytest.mark.parametrize("attn", ["none", "se", "enc", "gsop", "fca", "bilinear", "eca", "rcan_ca", "dia", "srm",
-                                  "gct", "soca"])
-def test_onnxruntime_matches_torch(onnx_files, attn):
+def _matches_torch(path, net) -> None:
     import onnxruntime as ort
 
     x, _ = data.make_dataset("test", per_class=3)                       # (24, 3, 32, 32), 8 photographs
-    net = pretrained.load(attn)
     want = export.gates(net, x)
-    session = ort.InferenceSession(str(onnx_files[attn]), providers=["CPUExecutionProvider"])
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1                                    # small networks, a shared CPU
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     names = [o.name for o in session.get_outputs()]
     assert names == list(want)                                          # logits, then every gate, in order
     assert session.get_inputs()[0].name == "x"
@@ -64,13 +79,28 @@ def test_onnxruntime_matches_torch(onnx_files, attn):
     for name, w in want.items():
         assert got[name].shape == tuple(w.shape), name
         assert np.abs(got[name] - w.numpy()).max() <= TOL, name
-    assert len(names) > 1 or attn == "none"
-    # a dynamic batch: one patch gives the same logits as in the batch of 24
+    assert len(names) > 1 or net.attn_name is None
+    # a dynamic batch: one patch, and 64 (a chunk of the page), give the same logits as in the batch of 24
     one = session.run(["logits"], {"x": x[5:6].numpy()})[0]
     assert np.abs(one - want["logits"][5:6].numpy()).max() <= TOL
+    many = session.run(["logits"], {"x": torch.cat([x, x, x[:16]]).numpy()})[0]
+    assert np.abs(many[24:48] - want["logits"].numpy()).max() <= TOL
 
 
-def test_gate_names_follow_the_blocks():
+@pytest.mark.parametrize("key,attn,options", NETWORKS, ids=[key for key, _, _ in NETWORKS])
+def test_onnxruntime_matches_torch(onnx_files, key, attn, options, one_thread):
+    _matches_torch(onnx_files[key], pretrained.load(attn, **options))
+
+
+def test_dynamo_exporter_matches_torch(tmp_path, one_thread):
+    """The other exporter of to_onnx writes the same outputs (a trained network with spatial gates)."""
+    net = pretrained.load("bilinear")
+    names = export.to_onnx(net, tmp_path / "bilinear.onnx", exporter="dynamo")
+    assert names == export.gate_names(net)
+    _matches_torch(tmp_path / "bilinear.onnx", net)
+
+
+def test_gate_names_follow_the_blocks(one_thread):
     net = small_resnet("dia").eval()
     names = export.gate_names(net)
     assert names == ["logits"] + [f"gate.s{s}b{b}" for s in (1, 2, 3) for b in (0, 1)]
@@ -80,7 +110,7 @@ def test_gate_names_follow_the_blocks():
     assert export.gate_names(small_resnet(None)) == ["logits"]
 
 
-def test_gates_are_what_the_module_computes():
+def test_gates_are_what_the_module_computes(one_thread):
     net = small_resnet("bilinear").eval()
     x = torch.randn(3, 3, 32, 32, generator=torch.Generator().manual_seed(1))
     out = export.gates(net, x)
@@ -110,6 +140,8 @@ def test_to_onnx_bad_input(tmp_path):
         export.to_onnx(net, tmp_path / "a.onnx", example=torch.randn(2, 1, 32, 32))
     with pytest.raises(ValueError, match="opset"):
         export.to_onnx(net, tmp_path / "a.onnx", opset=11)
+    with pytest.raises(ValueError, match="exporter must be one of"):
+        export.to_onnx(net, tmp_path / "a.onnx", exporter="jit")
     with pytest.raises(ValueError, match="parameters"):
         export.to_onnx(torch.nn.Identity(), tmp_path / "a.onnx")
     assert not (tmp_path / "a.onnx").exists()

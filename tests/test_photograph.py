@@ -1,14 +1,18 @@
 """The page "Your photograph" (book/photograph.md) in Chromium: the twelve networks run in the browser
-on a photograph they were not trained on and agree with torch; bad input gives a message on the page.
+on a photograph they were not trained on and agree with torch; so does every network of the
+reduction-ratio / kernel-size sweeps, chosen with the page's r / k control, whose labels are those of
+the run records; bad input gives a message on the page.
 
 Served from 127.0.0.1 on a free port (the fixtures of test_browser.py); every request to another
-host is refused and recorded. Writes ``artifacts/photograph*.png`` and ``artifacts/photograph.json``
-(first-load bytes, bytes fetched per network, milliseconds per network, largest difference to torch).
+host is refused and recorded. Writes ``artifacts/photograph*.png``, ``artifacts/photograph.json``
+(first-load bytes, bytes fetched per network, milliseconds per network, largest difference to torch)
+and ``artifacts/photograph-sweep.json`` (the same for the sweep networks, and the bytes of all).
 """
 from __future__ import annotations
 
 import gzip
 import json
+import re
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -68,6 +72,22 @@ def _bytes(paths) -> tuple[int, int]:
     return sum(f.stat().st_size for f in files), sum(len(gzip.compress(f.read_bytes(), 6)) for f in files)
 
 
+def _compare(got: dict, key: str, net, x: torch.Tensor) -> float:
+    """Largest |browser - torch| over the logits of every patch and the gates of the probed patches."""
+    want = export.gates(net, x)
+    r = got["networks"][key]
+    logits = np.array(r["logits"], np.float32).reshape(len(x), -1)
+    worst = float(np.abs(logits - want["logits"].numpy()).max())
+    probe = torch.tensor(r["probe_indices"])
+    names = [n for n in want if n != "logits"]
+    assert sorted(r["probe_gates"]) == sorted(names), key
+    for name in names:
+        g = np.array(r["probe_gates"][name], np.float32).reshape(want[name][probe].shape)
+        worst = max(worst, float(np.abs(g - want[name][probe].numpy()).max()))
+    assert (logits.argmax(1) == want["logits"].argmax(1).numpy()).mean() > 0.99, key
+    return worst
+
+
 def test_twelve_networks_on_hubble_match_torch(pg, base_url, tmp_path):  # noqa: F811
     import skimage.data
 
@@ -93,19 +113,9 @@ def test_twelve_networks_on_hubble_match_torch(pg, base_url, tmp_path):  # noqa:
     assert (got["image"]["rows"], got["image"]["cols"]) == (rows, cols) == (8, 12)
     assert sorted(got["networks"]) == sorted(pretrained.shipped()) and len(got["networks"]) == 12
     worst = {}
-    for attn, r in got["networks"].items():
-        net = pretrained.load(attn)
-        logits = np.array(r["logits"], np.float32).reshape(rows * cols, -1)
-        want = export.gates(net, x)
-        worst[attn] = float(np.abs(logits - want["logits"].numpy()).max())
-        probe = torch.tensor(r["probe_indices"])
-        names = [n for n in want if n != "logits"]
-        assert sorted(r["probe_gates"]) == sorted(names), attn
-        for name in names:
-            g = np.array(r["probe_gates"][name], np.float32).reshape(want[name][probe].shape)
-            worst[attn] = max(worst[attn], float(np.abs(g - want[name][probe].numpy()).max()))
+    for attn in got["networks"]:
+        worst[attn] = _compare(got, attn, pretrained.load(attn), x)
         assert worst[attn] <= TOL, (attn, worst[attn])
-        assert (logits.argmax(1) == want["logits"].argmax(1).numpy()).mean() > 0.99, attn
     runtime = [p for p in page.fetched if "/ort/" in p]
     models = {p for p in page.fetched if "/models/" in p}
     assert len(models) == 12
@@ -128,6 +138,109 @@ def test_twelve_networks_on_hubble_match_torch(pg, base_url, tmp_path):  # noqa:
         "max_abs_difference_to_torch": worst,
     }
     (ARTIFACTS / "photograph.json").write_text(json.dumps(report, indent=1))
+    assert page.errors == [] and page.console_errors == [], (page.errors, page.console_errors)
+
+
+LABEL = re.compile(r"^(?P<letter>[rk]) = (?P<value>\d+|ψ\(C\) = [\d, ]+ by stage)(?P<grid>, the chapters' network)? · "
+                   r"(?P<mean>\d+\.\d)(?: ± (?P<std>\d+\.\d))?% \((?P<seeds>\d) seeds?\) · (?P<params>[\d,]+) params$")
+
+
+def _check_label(text: str, attn: str, key: str, points: dict) -> None:
+    """The control's words for one network against chattn.pretrained's records (``points``: the
+    sweep's :class:`~chattn.pretrained.SweepPoint` by value)."""
+    import statistics
+
+    option, values = pretrained.SWEEPS[attn]
+    m = LABEL.match(text)
+    assert m, (key, text)
+    assert m["letter"] == {"reduction": "r", "k_size": "k"}[option], text
+    if m["grid"]:                                                   # the grid's network (the chapters')
+        assert key == attn, (key, text)
+        runs = [r for r in pretrained.records() if r["attn"] == attn]
+        acc, params = [r["test_accuracy"] for r in runs], runs[0]["params"]
+        default = pretrained.default_option(attn, option)
+        if default is None:                                         # ECA: k = psi(C) per stage
+            ks = sorted({mod.k_size for mod in export._attention_modules(pretrained.load(attn))[0]})
+            assert m["value"] == f"ψ(C) = {', '.join(map(str, ks))} by stage", text
+        else:
+            assert m["value"] == str(default), text
+    else:
+        point = points[int(m["value"])]
+        assert key == f"{attn}_{m['letter']}{point.value}", (key, text)
+        acc, params = point.accuracies, point.params
+    assert int(m["seeds"]) == len(acc), text
+    assert abs(float(m["mean"]) - 100 * statistics.fmean(acc)) <= 0.05 + 1e-9, text
+    if len(acc) > 1:
+        assert abs(float(m["std"]) - 100 * statistics.stdev(acc)) <= 0.05 + 1e-9, text
+    assert int(m["params"].replace(",", "")) == params, text
+
+
+def test_sweep_networks_through_the_control(pg, base_url, tmp_path):  # noqa: F811
+    """Every network of every sweep, chosen with the module's r / k control, runs on the page and
+    agrees with torch; it is fetched only when chosen; the control's labels are the records'."""
+    import time
+
+    import skimage.data
+
+    page = pg
+    _open(page, base_url, "?module=none")
+    page.click("#photograph-none")
+    hubble = np.ascontiguousarray(skimage.data.hubble_deep_field()[300:396, 300:556])   # 3 x 8 patches
+    x, _ = export.image_patches(hubble)
+    page.set_input_files("#photograph-file", str(_png(tmp_path / "hubble.png", hubble)))
+    _wait(page, ("done", "idle"))
+    start = time.perf_counter()
+    worst, chosen = {}, []
+    for attn, (option, values) in pretrained.SWEEPS.items():
+        page.check(f"#photograph-net-{attn}")                     # the grid's network runs first
+        got = _wait(page)
+        assert got["shown"] == [attn] and attn in got["networks"], got["shown"]
+        control = page.locator(f"select[data-module={attn}]")
+        options = control.locator("option").evaluate_all("os => os.map(o => [o.value, o.textContent])")
+        letter = {"reduction": "r", "k_size": "k"}[option]
+        assert [k for k, _ in options] == [attn] + [f"{attn}_{letter}{v}" for v in values], options
+        points = {p.value: p for p in pretrained.sweep(attn)}
+        for key, text in options:
+            _check_label(text, attn, key, points)
+        for key, _ in options[1:]:
+            assert not [p for p in page.fetched if p.endswith(f"/models/{key}.onnx")], key   # not before chosen
+            page.select_option(f"select[data-module={attn}]", key)
+            got = _wait(page)
+            assert got["shown"] == [key] and key in got["networks"], (key, got["shown"])
+            assert [p for p in page.fetched if p.endswith(f"/models/{key}.onnx")], key
+            panel = page.locator(f"[data-network={key}]")               # the chosen network's gates are shown
+            assert panel.locator("h3").inner_text().endswith(f"({letter} = {key.rsplit('_', 1)[1][1:]})")
+            net = pretrained.load(attn, **{option: int(key.rsplit("_", 1)[1][1:])})
+            assert panel.locator(".photograph-gate").count() == len(export.gate_names(net)) - 1
+            worst[key] = _compare(got, key, net, x)
+            assert worst[key] <= TOL, (key, worst[key])
+            chosen.append(key)
+        if attn == "se":
+            page.select_option("select[data-module=se]", "se_r16")
+            page.locator("[data-network=se_r16]").scroll_into_view_if_needed()
+            page.screenshot(path=str(ARTIFACTS / "photograph-sweep.png"))
+        page.uncheck(f"#photograph-net-{attn}")
+    seconds = time.perf_counter() - start
+    assert len(chosen) == sum(len(v) for _, v in pretrained.SWEEPS.values())
+    models = sorted({p for p in page.fetched if "/models/" in p})
+    assert len(models) == len(chosen) + len(pretrained.SWEEPS)       # each sweep network once, and the grid's
+    runtime = sorted({p for p in page.fetched if "/ort/" in p})
+    every = sorted({f"/_static/photograph/{f.relative_to(SITE / '_static' / 'photograph').as_posix()}"
+                    for f in (SITE / "_static" / "photograph" / "models").iterdir()})
+    got = _results(page)
+    report = {
+        "sweep_networks": len(chosen),
+        "max_abs_difference_to_torch": worst,
+        "ms_per_network_hubble_24_patches": {k: round(got["networks"][k]["ms"]) for k in chosen},
+        "seconds_for_all_sweep_networks_in_the_page": round(seconds, 1),
+        "bytes_sweep_networks": dict(zip(("bytes", "gzip_bytes"), _bytes([p for p in models if
+                                                                         p.rsplit("/", 1)[1][:-5] in chosen]))),
+        "bytes_runtime_and_every_network": dict(zip(("networks", "bytes", "gzip_bytes"),
+                                                    (len(every), *_bytes(runtime + every)))),
+    }
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "photograph-sweep.json").write_text(json.dumps(report, indent=1))
+    assert page.off_site == [], page.off_site
     assert page.errors == [] and page.console_errors == [], (page.errors, page.console_errors)
 
 

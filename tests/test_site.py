@@ -288,8 +288,12 @@ def test_static_holds_only_what_pages_use():
         import chattn.pretrained
         assert sorted(p.name for p in (photograph / "ort").iterdir() if p.name != "LICENSE") == \
             sorted(["ort.wasm.min.mjs", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm"])
+        # the grid's twelve networks and every network of the r / k sweeps (se_r8, eca_k3, ...)
+        letters = {"reduction": "r", "k_size": "k"}
+        sweeps = [f"{attn}_{letters[option]}{v}" for attn, (option, values) in chattn.pretrained.SWEEPS.items()
+                  for v in values]
         assert sorted(p.stem for p in (photograph / "models").iterdir()) == \
-            sorted(chattn.pretrained.shipped())
+            sorted(chattn.pretrained.shipped() + sweeps)
 
 
 def test_slider_frames_are_files():

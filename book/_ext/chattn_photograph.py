@@ -2,9 +2,12 @@
 
 At build time (HTML builders only):
 
-- ``builder-inited``: every shipped network (:func:`chattn.pretrained.shipped`, loaded with
-  :func:`chattn.pretrained.load`) is exported to ONNX with :func:`chattn.export.to_onnx`, the book's
-  photographs are written as PNG, and a manifest describes them. All of it goes to a cache folder,
+- ``builder-inited``: every shipped network (:func:`networks`: the grid's twelve of
+  :func:`chattn.pretrained.shipped` and the reduction-ratio / kernel-size sweeps of
+  :data:`chattn.pretrained.SWEEPS`, loaded with :func:`chattn.pretrained.load`) is exported to ONNX
+  with :func:`chattn.export.to_onnx`, the book's photographs are written as PNG, and a manifest
+  describes them (for each network its test accuracy over the seeds of its records and its
+  parameters: the labels of the page's r / k control). All of it goes to a cache folder,
   ``_build/.photograph/<hash>``, keyed by a hash of ``chattn/`` (code and weights) and this file:
   an unchanged package is not exported again. Nothing of it is committed.
 - ``html-page-context``: the manifest is written into the page (no request before the reader acts);
@@ -19,6 +22,8 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import statistics
+import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve()
@@ -36,6 +41,8 @@ LABELS = {"none": "No attention (baseline)", "se": "SE", "enc": "EncNet", "gsop"
           "gct": "GCT", "soca": "SoCA"}
 #: Module attributes that hold the reduction ratio / kernel size the r / k control is about.
 SWEPT = {"reduction": "r", "k_size": "k", "kernel_size": "k", "att_dim": "d"}
+#: The letter of a swept option (chattn.pretrained.SWEEPS) on the page and in a network's key.
+LETTERS = {"reduction": "r", "k_size": "k"}
 
 
 def _package_hash() -> str:
@@ -49,16 +56,31 @@ def _package_hash() -> str:
     return h.hexdigest()[:16]
 
 
-def _shipped_networks():
-    """``(key, attn, network)`` for every shipped network, loaded through chattn.pretrained only.
-
-    Today one network per module (seed 0, default options). Networks of a reduction-ratio /
-    kernel-size sweep join here when chattn.pretrained ships them: each becomes one more entry with
-    its own ``config()["options"]``, and the page's r / k control lists them.
-    """
+def networks() -> list[tuple[str, str, dict]]:
+    """``(key, attn, options)`` of every network the page offers: the grid's (key ``attn``, no
+    options), then every value of every sweep of :data:`chattn.pretrained.SWEEPS` (key
+    ``"{attn}_{letter}{value}"``, e.g. ``se_r8``, ``eca_k3``; the sweep's own network also at the
+    grid's default value, which the sweep trained again)."""
     from chattn import pretrained
-    for attn in pretrained.shipped():
-        yield attn, attn, pretrained.load(attn)
+    out = [(attn, attn, {}) for attn in pretrained.shipped()]
+    for attn, (option, values) in pretrained.SWEEPS.items():
+        out += [(f"{attn}_{LETTERS.get(option, option)}{v}", attn, {option: v}) for v in values]
+    return out
+
+
+def _shipped_networks():
+    """``(key, attn, network)`` for every network of :func:`networks`, loaded through
+    chattn.pretrained only. A sweep network whose weights are missing stops the build (it is never
+    replaced by the grid's network of the same options)."""
+    from chattn import pretrained
+    for key, attn, options in networks():
+        if options and pretrained.weights_path(attn, **options) == pretrained.weights_path(attn):
+            opts = " ".join(f"--opt {k}={v}" for k, v in options.items())
+            raise FileNotFoundError(f"chattn_photograph: the sweep network {key} is not shipped (no "
+                                    f"{pretrained.weights_path(attn).parent / 'sweep'}/*.safetensors for "
+                                    f"{attn} {options}); train it with python -m chattn.train --attn {attn} "
+                                    f"{opts} --ship")
+        yield key, attn, pretrained.load(attn, **options)
 
 
 def _swept_values(net) -> dict:
@@ -73,12 +95,71 @@ def _swept_values(net) -> dict:
     return values
 
 
-def _record(attn: str, options: dict) -> dict:
+def _runs(attn: str, options: dict) -> list[dict]:
+    """The run records (all seeds) of the network ``(attn, options)``: the grid's for no options,
+    else the sweep's at that value."""
     from chattn import pretrained
-    for r in pretrained.records():
-        if r["attn"] == attn and r.get("seed") == 0 and r["model"].get("options", {}) == options:
-            return r
-    return {}
+    if not options:
+        return [r for r in pretrained.records() if r["attn"] == attn and not r["model"].get("options")]
+    (option, value), = options.items()
+    return [r for r in pretrained.sweep_records(attn) if r["value"] == value]
+
+
+def _sweep(attn: str, options: dict, net) -> dict | None:
+    """What the r / k control says of a network of a swept module: the option, its letter, the
+    value (``None`` with ``adaptive`` for ECA's grid network, whose k = psi(C) per stage), and
+    whether it is the grid's network."""
+    from chattn import pretrained
+    if attn not in pretrained.SWEEPS:
+        return None
+    option = pretrained.SWEEPS[attn][0]
+    value = options.get(option, pretrained.default_option(attn, option))
+    per_module = sorted({v for vs in _swept_values(net).values() for v in vs})
+    return {"option": option, "letter": LETTERS.get(option, option), "value": value, "grid": not options,
+            "values": sorted(pretrained.SWEEPS[attn][1]), "adaptive": per_module if value is None else None}
+
+
+def _label(net: dict) -> str:
+    """The r / k control's words for a network: ``"r = 8 · 95.6 ± 0.4% (3 seeds) · 67,816 params"``;
+    the grid's network says so (``"r = 4, the chapters' network · ..."``, ECA's ``"k = psi(C) = 3, 5 by
+    stage, ..."``)."""
+    sw, acc = net["sweep"], net["accuracies"]
+    value = f"{sw['value']}" if sw["value"] is not None else f"ψ(C) = {', '.join(map(str, sw['adaptive']))} by stage"
+    where = ", the chapters' network" if sw["grid"] else ""
+    score = (f"{100 * net['accuracy_mean']:.1f} ± {100 * net['accuracy_std']:.1f}% ({len(acc)} seeds)" if len(acc) > 1
+             else f"{100 * acc[0]:.1f}% (1 seed)")
+    return f"{sw['letter']} = {value}{where} · {score} · {net['params']:,} params"
+
+
+def _network_entry(tmp: Path, key: str, attn: str, net) -> dict:
+    """Export one network to ``tmp/models/<key>.onnx``; its manifest entry."""
+    import torch
+
+    from chattn import export
+
+    config = net.config()
+    file = f"models/{key}.onnx"
+    names = export.to_onnx(net, tmp / file)
+    x = torch.zeros(1, 3, config["input_size"], config["input_size"])
+    shapes = {k: list(v.shape[1:]) for k, v in export.gates(net, x).items()}
+    runs = sorted(_runs(attn, config["options"]), key=lambda r: r["seed"])
+    if not runs:
+        raise RuntimeError(f"chattn_photograph: no run record for {key} ({attn} {config['options']})")
+    accuracies = [r["test_accuracy"] for r in runs]
+    entry = {
+        "key": key, "attn": attn, "label": LABELS.get(attn, attn), "options": config["options"],
+        "swept": _swept_values(net), "sweep": _sweep(attn, config["options"], net),
+        "file": file, "bytes": (tmp / file).stat().st_size,
+        "outputs": [{"name": n, "shape": shapes[n]} for n in names],
+        "test_accuracy": runs[0]["test_accuracy"], "accuracies": accuracies,
+        "accuracy_mean": statistics.fmean(accuracies),
+        "accuracy_std": statistics.stdev(accuracies) if len(accuracies) > 1 else 0.0,
+        "params": runs[0]["params"],
+    }
+    if entry["sweep"]:
+        entry["sweep"]["label"] = _label(entry)
+    print(f"chattn_photograph: exported {key} ({len(names) - 1} gates)", flush=True)
+    return entry
 
 
 def _export(cache: Path) -> dict:
@@ -87,27 +168,22 @@ def _export(cache: Path) -> dict:
     from PIL import Image
 
     import chattn
-    from chattn import data, export
+    from chattn import data
 
     tmp = cache.with_name(cache.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     (tmp / "models").mkdir(parents=True)
     (tmp / "photos").mkdir()
-    networks = []
-    for key, attn, net in _shipped_networks():
-        config = net.config()
-        file = f"models/{key}.onnx"
-        names = export.to_onnx(net, tmp / file)
-        x = torch.zeros(1, 3, config["input_size"], config["input_size"])
-        shapes = {k: list(v.shape[1:]) for k, v in export.gates(net, x).items()}
-        rec = _record(config["attn"], config["options"])
-        networks.append({
-            "key": key, "attn": attn, "label": LABELS.get(attn, attn), "options": config["options"],
-            "swept": _swept_values(net), "file": file, "bytes": (tmp / file).stat().st_size,
-            "outputs": [{"name": n, "shape": shapes[n]} for n in names],
-            "test_accuracy": rec.get("test_accuracy"), "params": rec.get("params"),
-        })
-        print(f"chattn_photograph: exported {key} ({len(names) - 1} gates)", flush=True)
+    start = time.perf_counter()
+    threads = torch.get_num_threads()
+    # One thread: the networks are small (batch 2, 32x32) and tracing is Python; on a busy machine
+    # torch's intra-op threads wait on each other (one export took 25 s with 2 threads, 4 s with 1).
+    torch.set_num_threads(1)
+    try:
+        networks = [_network_entry(tmp, key, attn, net) for key, attn, net in _shipped_networks()]
+    finally:
+        torch.set_num_threads(threads)
+    print(f"chattn_photograph: {len(networks)} networks exported in {time.perf_counter() - start:.1f} s", flush=True)
     photos = []
     for name in data.PHOTOS:
         img = (data.load_photo(name) * 255).round().byte().permute(1, 2, 0).numpy()   # (H, W, 3)
