@@ -54,7 +54,7 @@ SWEEPS: dict[str, tuple[str, tuple]] = {
     "soca": ("reduction", (2, 4, 8, 16)),
 }
 
-#: Seeds trained per value of each sweep: three for the ablations of the SE and ECA papers
+#: How many seeds each sweep trained per value. Three for the ablations of the SE and ECA papers
 #: (reduction and kernel size), two for the other five (the CPU time of this project's machine;
 #: ``--seeds 3 --skip-existing`` adds the third).
 SWEEP_SEEDS: dict[str, int] = {"se": 3, "eca": 3, "fca": 2, "bilinear": 2, "rcan_ca": 2, "dia": 2, "soca": 2}
