@@ -761,7 +761,8 @@ def _report(r: dict):
     def pct(v):
         return "     -" if v is None else f"{100 * v:6.2f}"
     options = " ".join(f"{k}={v}" for k, v in sorted((r["model"].get("options") or {}).items()))
-    print(f"{r['attn']:9s} {options:14s} seed {r['seed']}  train {pct(r['train_accuracy'])}%  "
+    label = f"{r['attn']:9s} {options:14s}" if options else f"{r['attn']:9s}"     # the grid's lines as before
+    print(f"{label} seed {r['seed']}  train {pct(r['train_accuracy'])}%  "
           f"test {pct(r['test_accuracy'])}%  {r['params']:7,d} params  {r['seconds']:6.1f} s"
           + (f"  ({r['world_size']} processes, {r['device']})" if r.get("world_size", 1) > 1 else ""), flush=True)
 

@@ -160,6 +160,6 @@ def test_resnet50_on_a_folder_of_images_is_recorded_as_such(tmp_path):
     assert rc == 0
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["resnet50_se_seed0.json", "resnet50_se_seed0.safetensors"]
     rec = json.loads((tmp_path / "out" / "resnet50_se_seed0.json").read_text())
-    assert rec["model"] == {"arch": "resnet50", "attn": "se", "num_classes": 2} and rec["arch"] == "resnet50"
+    assert rec["model"] == {"arch": "resnet50", "attn": "se", "num_classes": 2, "options": {}} and rec["arch"] == "resnet50"
     assert rec["params"] == 28_071_976 - 2048 * 998 - 998            # the official total, with a 2-class fc
     assert rec["optimizer"].startswith("SGD")
