@@ -84,8 +84,14 @@ def pip(python: Path, *args: str) -> None:
 
 @pytest.fixture(scope="session")
 def wheel(tmp_path_factory) -> Path:
+    # Built from a copy of the sources: the two ipywidgets halves run in parallel (scripts/test.sh),
+    # and two setuptools builds in one tree collide in its build/ folder ("File exists").
+    import shutil
+    src = tmp_path_factory.mktemp("source") / "chattn"
+    shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(".git", ".venv", "_build", "artifacts", "build",
+                                                             "node_modules", "*.egg-info", "__pycache__"))
     out = tmp_path_factory.mktemp("wheel")
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(out), str(ROOT)],
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(out), str(src)],
                    check=True)
     (whl,) = out.glob("chattn-*.whl")
     return whl
