@@ -32,9 +32,10 @@ class _Quiet(SimpleHTTPRequestHandler):
 
 
 @contextmanager
-def serve(directory: Path):
-    """Serve ``directory`` on 127.0.0.1 on a free port; yield the base URL ``http://127.0.0.1:PORT``."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(directory)))
+def serve(directory: Path, handler: type[SimpleHTTPRequestHandler] | None = None):
+    """Serve ``directory`` on 127.0.0.1 on a free port with ``handler`` (default: static files,
+    no request log); yield the base URL ``http://127.0.0.1:PORT``."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(handler or _Quiet, directory=str(directory)))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

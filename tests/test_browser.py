@@ -8,11 +8,8 @@ against the site served from 127.0.0.1 on a free port. The chapter page is a par
 """
 from __future__ import annotations
 
-import contextlib
-import functools
 import os
-import threading
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+import sys
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -22,9 +19,8 @@ ROOT = Path(__file__).resolve().parents[1]
 SITE = Path(os.environ.get("CHATTN_SITE", ROOT / "_build" / "html"))
 PAGE = os.environ.get("CHATTN_BROWSER_PAGE", "book/06_eca")
 ARTIFACTS = ROOT / "artifacts"
-CHROMIUM = os.environ.get("CHATTN_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run", "--disable-dev-shm-usage"]
+sys.path.insert(0, str(ROOT / "scripts"))
+from chromium import CHROMIUM, CHROMIUM_ARGS, serve  # noqa: E402  (the flags and server scripts/pdf.py uses)
 
 if not (SITE / "index.html").exists():
     _message = f"no built site at {SITE}: build it first (bash scripts/test.sh does)"
@@ -33,24 +29,9 @@ if not (SITE / "index.html").exists():
     pytest.skip(_message, allow_module_level=True)
 
 
-class QuietHandler(SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-
-@contextlib.contextmanager
 def serve_site(handler=None):
     """Serve the site on 127.0.0.1, on a port the OS picks; yield its base URL."""
-    handler = handler or QuietHandler
-    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(handler, directory=str(SITE)))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    return serve(SITE, handler)
 
 
 @pytest.fixture(scope="module")
