@@ -278,3 +278,30 @@ def augment(x: torch.Tensor, generator: torch.Generator | None = None, pad: int 
         mean = img.mean((1, 2, 3), keepdim=True)
         x = normalize((a * (img - mean) + b * mean).clamp(0, 1))
     return x
+
+
+def test_crop(name: str, size: int = 128, centre: bool = False) -> torch.Tensor:
+    """A ``size`` x ``size`` crop of the test region of photograph ``name`` (values in [0, 1]):
+    the middle rows, starting at the region's first column, or its middle with ``centre=True``.
+
+    Args:
+        name: one of :data:`PHOTOS`.
+        size: the crop's side in pixels.
+        centre: take the middle of the test region instead of its left edge.
+
+    Shape: ``(3, size, size)``.
+    """
+    if name not in PHOTOS:
+        raise ValueError(f"name must be one of {list(PHOTOS)}, got {name!r}")
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        raise ValueError(f"size must be a positive int, got {size!r}")
+    img = load_photo(name)
+    start, stop = split_columns(name, "test")
+    if size > img.shape[1] or size > stop - start:
+        raise ValueError(f"size={size} is larger than the test region of {name!r}")
+    top = (img.shape[1] - size) // 2
+    left = (start + stop - size) // 2 if centre else start
+    return img[:, top:top + size, left:left + size]
+
+
+test_crop.__test__ = False      # a helper, not a test (pytest collects test_* names it imports)

@@ -28,10 +28,8 @@ split come out as what they compute: GCT as embedding → ``× alpha`` → ``gct
 returns the state ``(h, c)`` passed to the next block; bilinear attention as two branches from
 the per-pixel products that meet in ``σ(m × L)``; SoCA as covariance → Newton–Schulz → mean.
 
-**Shared helpers.** :func:`n_params`, :func:`attention_calls` / :func:`attention_inputs` (what
-each attention module of a network receives and returns), :func:`class_means`,
-:func:`class_specificity` (η²), :func:`nearest_mean_accuracy`, :func:`test_crop`,
-:func:`descriptors` and :func:`block_label` (stages and blocks are numbered from 1).
+The helpers the chapters share (parameter counts, what each attention module of a network
+receives, class means and η², the sweeps' plots and tables) are in :mod:`chattn.analysis`.
 
 Every figure returned here has passed :func:`chattn.interactive.check_figure_text` (no ``nan`` or
 ``inf`` in any text), and :func:`show` puts every other figure of a chapter through the same check
@@ -49,7 +47,7 @@ from __future__ import annotations
 import inspect
 import sys
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any
 
 import torch
 from torch import nn
@@ -60,9 +58,7 @@ from . import squeeze as _squeeze
 from .base import ChannelAttention
 from .interactive import check_figure_text
 
-__all__ = ["Step", "trace", "diagram", "frame_diagram", "show", "ROLE_COLORS", "n_params", "AttentionCall",
-           "attention_calls", "attention_inputs", "class_means", "class_specificity",
-           "nearest_mean_accuracy", "test_crop", "descriptors", "block_label", "sweep_plot", "sweep_table"]
+__all__ = ["Step", "trace", "diagram", "frame_diagram", "show", "ROLE_COLORS"]
 
 INPUT = -1
 ROLE_COLORS = {"squeeze": "#cfe2f3", "excitation": "#fce5cd", "scale": "#d9ead3", "other": "#eeeeee"}
@@ -546,257 +542,14 @@ def show() -> None:
     plt.show()
 
 
-# --- helpers the chapters share ------------------------------------------------------------------
+# --- moved: the helpers the chapters share live in chattn.analysis (test_crop in chattn.data) ----
 
-def n_params(module: nn.Module) -> int:
-    """Learnable parameters of ``module`` (buffers such as BN statistics or FcaNet's DCT basis are
-    not counted; a module shared by several blocks counts once).
-
-    Example::
-
-        >>> n_params(chattn.create("se", 256))
-        8192
-    """
-    if not isinstance(module, nn.Module):
-        raise TypeError(f"module must be an nn.Module, got {type(module).__name__}")
-    return sum(p.numel() for p in module.parameters())
+_MOVED = {**dict.fromkeys(("n_params", "block_label", "AttentionCall", "attention_calls", "attention_inputs",
+                           "class_means", "class_specificity", "nearest_mean_accuracy", "descriptors",
+                           "sweep_plot", "sweep_table"), "chattn.analysis"), "test_crop": "chattn.data"}
 
 
-def block_label(stage: int, index: int) -> str:
-    """How the book names a block: stages and blocks both from 1 (``index`` is the 0-based
-    ``block.index`` of :func:`chattn.models.small.small_resnet`'s blocks). ``block_label(2, 0) == 'stage 2, block 1'``."""
-    return f"stage {stage}, block {index + 1}"
-
-
-class AttentionCall(NamedTuple):
-    """One call of a channel-attention module inside a network: ``name`` (its dotted path, the
-    first one for a shared module), the ``module``, its ``input`` ``(N, C, H, W)`` and ``output``."""
-    name: str
-    module: nn.Module
-    input: torch.Tensor
-    output: Any
-
-
-def attention_calls(model: nn.Module, x: torch.Tensor) -> tuple[list[AttentionCall], torch.Tensor]:
-    """Run ``model(x)`` without gradients; return every call of a :class:`chattn.ChannelAttention`
-    sub-module, in call order, and the model's output.
-
-    Modules are found by type, not by attribute path: a module shared by the blocks of a stage
-    (DIANet) appears once per call, GCT's gates once per convolution they precede.
-
-    Shape: ``x (N, 3, S, S)`` -> calls with ``input (N, C, H, W)``; output ``(N, classes)``.
-    """
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
-    calls: list[AttentionCall] = []
-    names: dict[int, str] = {}
-    for name, m in model.named_modules():
-        if isinstance(m, ChannelAttention) and id(m) not in names:
-            names[id(m)] = name
-    hooks = [m.register_forward_hook(lambda mod, args, out: calls.append(
-                 AttentionCall(names[id(mod)], mod, args[0], out)))
-             for name, m in model.named_modules() if isinstance(m, ChannelAttention) and names[id(m)] == name]
-    try:
-        with torch.no_grad():
-            out = model(x)
-    finally:
-        for h in hooks:
-            h.remove()
-    return calls, out
-
-
-def attention_inputs(model: nn.Module, x: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
-    """The input of every attention call of ``model(x)``, in call order, and the model's output:
-    ``(inputs, logits)``. See :func:`attention_calls`.
-
-    Example::
-
-        >>> from chattn.models import small_resnet
-        >>> inputs, logits = attention_inputs(small_resnet("se").eval(), torch.randn(2, 3, 32, 32))
-        >>> [tuple(u.shape[1:]) for u in inputs][::2]
-        [(32, 32, 32), (64, 16, 16), (128, 8, 8)]
-    """
-    calls, out = attention_calls(model, x)
-    return [c.input for c in calls], out
-
-
-def _labels(labels, n: int) -> torch.Tensor:
-    if not isinstance(labels, torch.Tensor) or labels.dim() != 1 or labels.dtype.is_floating_point:
-        raise TypeError("labels must be a 1-D integer tensor of class indices")
-    if labels.shape[0] != n:
-        raise ValueError(f"labels has {labels.shape[0]} entries for {n} samples")
-    return labels
-
-
-def class_means(values: torch.Tensor, labels: torch.Tensor, num_classes: int | None = None) -> torch.Tensor:
-    """The mean over the samples of each class: ``values (N, ...)``, ``labels (N,)`` ->
-    ``(num_classes, ...)`` (default ``labels.max() + 1``); a class without samples raises.
-
-    Example::
-
-        >>> class_means(torch.tensor([[1.], [3.], [5.]]), torch.tensor([0, 0, 1]))
-        tensor([[2.],
-                [5.]])
-    """
-    if not isinstance(values, torch.Tensor):
-        raise TypeError(f"values must be a tensor (N, ...), got {type(values).__name__}")
-    labels = _labels(labels, values.shape[0])
-    k = int(labels.max()) + 1 if num_classes is None else num_classes
-    missing = [c for c in range(k) if not bool((labels == c).any())]
-    if missing:
-        raise ValueError(f"labels has no sample of classes {missing} (num_classes={k})")
-    return torch.stack([values[labels == c].mean(0) for c in range(k)])
-
-
-def class_specificity(values: torch.Tensor, labels: torch.Tensor) -> float:
-    r"""η², the share of the variance of ``values (N, C)`` that the class explains:
-    :math:`\sum_k n_k \lVert\mu_k-\mu\rVert^2 / \sum_i \lVert v_i-\mu\rVert^2` (0 for constant
-    values). The same function as :func:`chattn.pretrained.class_specificity`."""
-    from .pretrained import class_specificity as eta2
-
-    _labels(labels, values.shape[0])
-    return eta2(values, labels)
-
-
-def nearest_mean_accuracy(f_train: torch.Tensor, y_train: torch.Tensor, f_test: torch.Tensor,
-                          y_test: torch.Tensor) -> float:
-    """Accuracy of the nearest class mean on standardised features: each feature is centred and
-    scaled by the training set's mean and standard deviation, a test sample gets the class whose
-    training mean is nearest (Euclidean).
-
-    Shape: ``f_train (N, F)``, ``f_test (M, F)``, labels ``(N,)``, ``(M,)`` -> a float in [0, 1].
-    """
-    for name, f in (("f_train", f_train), ("f_test", f_test)):
-        if not isinstance(f, torch.Tensor) or f.dim() != 2:
-            raise ValueError(f"{name} must be a (samples, features) tensor")
-    if f_train.shape[1] != f_test.shape[1]:
-        raise ValueError(f"f_train has {f_train.shape[1]} features, f_test {f_test.shape[1]}")
-    _labels(y_test, f_test.shape[0])
-    mu, sd = f_train.mean(0), f_train.std(0) + 1e-6
-    centres = class_means((f_train - mu) / sd, y_train)
-    return ((torch.cdist((f_test - mu) / sd, centres).argmin(1) == y_test).float().mean().item())
-
-
-def test_crop(name: str, size: int = 128, centre: bool = False) -> torch.Tensor:
-    """A ``size`` x ``size`` crop of the test region of photograph ``name`` (values in [0, 1]):
-    the middle rows, starting at the region's first column, or its middle with ``centre=True``.
-
-    Shape: ``(3, size, size)``.
-    """
-    from .data import PHOTOS, load_photo, split_columns
-
-    if name not in PHOTOS:
-        raise ValueError(f"name must be one of {list(PHOTOS)}, got {name!r}")
-    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-        raise ValueError(f"size must be a positive int, got {size!r}")
-    img = load_photo(name)
-    start, stop = split_columns(name, "test")
-    if size > img.shape[1] or size > stop - start:
-        raise ValueError(f"size={size} is larger than the test region of {name!r}")
-    top = (img.shape[1] - size) // 2
-    left = (start + stop - size) // 2 if centre else start
-    return img[:, top:top + size, left:left + size]
-
-
-def descriptors(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """The feature map a second-order or encoding squeeze works on, from the module's own layers:
-    EncNet's :math:`U = \\delta(\\mathrm{BN}(W_0 X))` (what the Encoding layer sees, ``(B, C, H, W)``),
-    GSoP's :math:`Z = \\delta(\\mathrm{BN}(W_{DR}\\,\\delta(X)))` (``(B, d, H', W')``, whose
-    covariance is Σ). Without gradients."""
-    from torch.nn import functional as F
-    from .modules import EncModule, GSoP
-
-    with torch.no_grad():
-        if isinstance(module, EncModule):
-            module.check(x)
-            return module.encoding[2](module.encoding[1](module.encoding[0](x)))
-        if isinstance(module, GSoP):
-            module.check(x)
-            return F.relu(module.bn_for_DR(module.conv_for_DR(F.relu(x))))
-    raise TypeError(f"descriptors takes an EncModule or a GSoP module, got {type(module).__name__}")
-
-
-def _sweep(attn, points) -> tuple:
-    """The swept option of ``attn`` and its sweep points (``points``, or read from the weights)."""
-    from . import pretrained
-
-    if not isinstance(attn, str):
-        raise TypeError(f"attn must be a str, one of {sorted(pretrained.SWEEPS)}, got {type(attn).__name__}")
-    if attn.lower() not in pretrained.SWEEPS:
-        raise ValueError(f"attn must be one of the swept modules {sorted(pretrained.SWEEPS)}, got {attn!r}")
-    points = pretrained.sweep(attn) if points is None else list(points)
-    if not points:
-        raise ValueError(f"no sweep points for {attn!r}: nothing is shipped in chattn/weights/sweep/")
-    return pretrained.SWEEPS[attn.lower()][0], points
-
-
-def sweep_plot(ax, attn: str, value, points=None) -> None:
-    r"""Draw ``attn``'s sweep (:func:`chattn.pretrained.sweep`) on the matplotlib axes ``ax``: test
-    accuracy per value of the swept option, every seed as a dot, the mean ± std (sample std over
-    seeds) as a bar, ``value`` ringed, and the plain ResNet's mean ± std as a band. The x labels
-    give each value's parameters (exact: ECA's values differ by a few) and MFLOPs (one 32x32
-    patch, three decimals: the excitation's share of the FLOPs is small), so one slider frame
-    shows accuracy and cost together; the option's name is the axis label, so the tick labels
-    stay short. A value trained with one seed only has no bar and its title says "1 seed".
-
-    Args:
-        ax: matplotlib axes.
-        attn: a module of :data:`chattn.pretrained.SWEEPS`.
-        value: the value to ring (one of the sweep's).
-        points: :func:`~chattn.pretrained.sweep`'s output, if already computed.
-
-    Example::
-
-        >>> import matplotlib.pyplot as plt
-        >>> fig, ax = plt.subplots()
-        >>> sweep_plot(ax, "se", 8)
-        >>> len(ax.containers), ax.get_xticklabels()[2].get_text().splitlines()[0], ax.get_xlabel()
-        (5, '8', 'reduction (parameters, MFLOPs per patch)')
-    """
-    from . import pretrained
-
-    key, points = _sweep(attn, points)
-    values = [p.value for p in points]
-    if value not in values:
-        raise ValueError(f"value must be one of the trained values {values} of {attn}'s {key}, got {value!r}")
-    plain = [r["test_accuracy"] for r in pretrained.records() if r["attn"] == "none"]
-    if plain:
-        import statistics
-        m = 100 * statistics.fmean(plain)
-        s = 100 * statistics.stdev(plain) if len(plain) > 1 else 0.0
-        ax.axhspan(m - s, m + s, color="0.85", zorder=0)
-        ax.axhline(m, color="0.5", lw=1, ls="--", zorder=1)
-        ax.text(len(points) - 0.5, m, " plain\n ResNet", va="center", ha="left", fontsize=8, color="0.4")
-    for i, p in enumerate(points):
-        ax.scatter([i] * len(p.accuracies), [100 * a for a in p.accuracies], s=14, color="0.55", zorder=2)
-        ax.errorbar(i, 100 * p.mean, yerr=100 * p.std if len(p.accuracies) > 1 else None, fmt="o", color="C0",
-                    capsize=4, ms=6, zorder=3)
-    i = values.index(value)
-    ax.scatter([i], [100 * points[i].mean], s=260, facecolors="none", edgecolors="C3", lw=2, zorder=4)
-    ax.set_xticks(range(len(points)))
-    ax.set_xticklabels([f"{p.value}\n{p.params:,d} p.\n{p.flops / 1e6:.3f}" for p in points], fontsize=7)
-    ax.set_xlim(-0.5, len(points) - 0.5)
-    ax.set_xlabel(f"{key} (parameters, MFLOPs per patch)", fontsize=8)
-    ax.set_ylabel("test accuracy (%)")
-    p = points[i]
-    n = len(p.accuracies)
-    spread = f" ± {100 * p.std:.1f}% over {n} seeds" if n > 1 else "% (1 seed)"
-    ax.set_title(f"{key} = {value}: {100 * p.mean:.1f}{spread}", fontsize=10)
-
-
-def sweep_table(attn: str, points=None) -> str:
-    """``attn``'s sweep as a text table: value, seeds, test accuracy mean ± std (in %), parameters,
-    MFLOPs (one 32x32 patch, three decimals, as :func:`sweep_plot`); ``points`` as in
-    :func:`sweep_plot`.
-
-    Example::
-
-        >>> print(sweep_table("eca").splitlines()[0])
-            k_size  seeds  test acc (%)    params    MFLOPs
-    """
-    key, points = _sweep(attn, points)
-    lines = [f"{key:>10s}  seeds  test acc (%)    params    MFLOPs"]
-    for p in points:
-        lines.append(f"{p.value!s:>10s}  {len(p.accuracies):5d}  {100 * p.mean:5.1f} ± {100 * p.std:4.1f}  "
-                     f"{p.params:8,d}  {p.flops / 1e6:8.3f}")
-    return "\n".join(lines)
+def __getattr__(name):
+    if name in _MOVED:
+        raise AttributeError(f"chattn.viz.{name} has moved: use {_MOVED[name]}.{name}")
+    raise AttributeError(f"module 'chattn.viz' has no attribute {name!r}")

@@ -409,6 +409,10 @@ class ComparisonTable:
             out.append(f"No measurable difference from {ref} at Holm-adjusted p < {alpha:g} for "
                        f"{_and(items)} (Δ in points and its {level} CI). This is not evidence that they "
                        f"are equal: the intervals show how large a difference these seeds still allow.")
+        for r in rest:
+            if r.comparison.p < alpha:
+                out.append(f"Tested alone, {r.label} would separate (p = {_p(r.comparison.p)}); over the {len(tested)} "
+                           f"comparisons of this table, Holm's correction gives p = {_p(r.holm_p)}.")
         if not tested:
             out.append(f"No {self.what} could be tested against {ref}.")
         for r in untestable:

@@ -1,0 +1,370 @@
+r"""The trained networks compared, with the one procedure of :mod:`chattn.analysis.stats`.
+
+- :func:`compare_grid`: each module against the plain network, paired by seed, Holm over the
+  modules; :func:`compare_control`: a module against a plain network of about its size (the
+  capacity control), when one is shipped.
+- :func:`compare_sweep`: each value of a sweep (:data:`chattn.pretrained.SWEEPS`) against the
+  chapter's default value (:func:`reference_value`), Holm over the values.
+- :func:`sweep` summarises a sweep per value, :func:`sweep_plot` / :func:`sweep_figure` draw it
+  for the book's column, :func:`sweep_table` prints it.
+
+Records are read only through :mod:`chattn.pretrained` (``records``, ``sweep_records``,
+``control_records``); accuracies are shown in percent, differences in points.
+
+Example::
+
+    >>> table = compare_sweep("se")
+    >>> table.reference.label, table.what
+    ('r = 4', 'reduction r')
+"""
+from __future__ import annotations
+
+import functools
+import json
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .stats import ComparisonTable, compare
+
+__all__ = ["reference_value", "SweepPoint", "sweep", "sweep_plot", "sweep_figure", "sweep_table",
+           "compare_grid", "compare_control", "compare_sweep", "COLUMN_INCHES"]
+
+#: The book's content column, 688 CSS px, in inches at the build's 80 dpi (book/_ext/matplotlibrc).
+COLUMN_INCHES = 8.6
+
+#: The symbol of each swept option in the chapters (labels "r = 4", "k = 3"), and its name in words.
+SYMBOL = {"reduction": "r", "k_size": "k"}
+WORDS = {"reduction": "reduction", "k_size": "kernel size"}
+
+#: The training settings that make two runs' recipe the same (a record without ``task`` is on the
+#: photo patches).
+RECIPE = ("task", "epochs", "patch", "per_class", "test_per_class", "data_seed", "batch_size", "lr",
+          "weight_decay", "optimizer")
+
+
+def reference_value(attn: str):
+    """The value of ``attn``'s swept option that its chapter compares every other value with: the
+    grid network's own value (``chattn.pretrained.default_option``: r = 4 for SE, FcaNet,
+    RCAN's CA, SoCA and DIANet's small-net default, r = 16 for bilinear attention). ECA's grid
+    network has no single k (its default is the adaptive :math:`\\psi(C)`: 3, 3 and 5 in the three
+    stages), so its reference is k = 3, :math:`\\psi(C)` of the first two stages.
+
+    Args:
+        attn: a swept module (a key of :data:`chattn.pretrained.SWEEPS`).
+
+    Example::
+
+        >>> [reference_value(a) for a in ("se", "bilinear", "eca")]
+        [4, 16, 3]
+    """
+    from .. import pretrained
+
+    key, values = _swept(attn)
+    value = pretrained.default_option(attn.lower(), key)
+    if value is None and attn.lower() == "eca":
+        value = 3
+    if value not in values:
+        raise ValueError(f"{attn}'s default {key}={value!r} is not one of its sweep's values {list(values)}")
+    return value
+
+
+def _swept(attn) -> tuple[str, tuple]:
+    """``(option, values)`` of ``attn``'s sweep, or a clear error."""
+    from .. import pretrained
+
+    if not isinstance(attn, str):
+        raise TypeError(f"attn must be a str, one of {sorted(pretrained.SWEEPS)}, got {type(attn).__name__}")
+    if attn.lower() not in pretrained.SWEEPS:
+        raise ValueError(f"attn must be one of the swept modules {sorted(pretrained.SWEEPS)}, got {attn!r}")
+    return pretrained.SWEEPS[attn.lower()]
+
+
+def _label(key: str, value) -> str:
+    return f"{SYMBOL.get(key, key)} = {value}"
+
+
+def _what(key: str) -> str:
+    """The option in words with its symbol: ``'kernel size k'``."""
+    return f"{WORDS.get(key, key)} {SYMBOL.get(key, '')}".strip()
+
+
+def _recipe(record: dict) -> tuple:
+    return tuple(record.get(k, "patches" if k == "task" else None) for k in RECIPE)
+
+
+# --- a sweep, per value ----------------------------------------------------------------------------
+
+@dataclass
+class SweepPoint:
+    """One value of a sweep: its runs' test accuracies (fractions, one per seed, in the order of
+    ``seeds``), their mean and sample std (0 for one seed), the network's parameters and FLOPs (one
+    32x32 patch; MACs = FLOPs / 2), and its seed-0 weights (``None`` when not shipped)."""
+    value: object
+    accuracies: list[float]
+    mean: float
+    std: float
+    params: int
+    flops: int
+    weights: Path | None
+    seeds: list[int] = field(default_factory=list)
+
+
+@functools.lru_cache(maxsize=None)
+def _flops(config_json: str) -> int:
+    """FLOPs of the small net of a record's ``model`` config, once per config and process (the
+    first count in a process also pays torch's FlopCounterMode start-up, a few seconds)."""
+    from ..models.resnet import flops
+    from ..models.small import small_resnet
+
+    config = json.loads(config_json)
+    net = small_resnet(None if config["attn"] == "none" else config["attn"], config["num_classes"],
+                       config["width"], depth=config["depth"], input_size=config["input_size"],
+                       **config["options"])
+    return flops(net, (1, 3, config["input_size"], config["input_size"]))
+
+
+def sweep(attn: str) -> list[SweepPoint]:
+    """:func:`chattn.pretrained.sweep_records` summarised per value, in the order of
+    :data:`chattn.pretrained.SWEEPS`; values without a run are left out.
+
+    Args:
+        attn: a swept module.
+
+    Example::
+
+        >>> [p.value for p in sweep("se")]
+        [2, 4, 8, 16, 32]
+    """
+    from .. import pretrained
+
+    key, values = _swept(attn)
+    name = attn.lower()
+    runs = pretrained.sweep_records(name)
+    points = []
+    for v in values:
+        rs = [r for r in runs if r["value"] == v]
+        if not rs:
+            continue
+        acc = [r["test_accuracy"] for r in rs]
+        config = {**rs[0]["model"], "options": {**rs[0]["model"].get("options", {}), key: v}}
+        path = pretrained.weights_path(name, **{key: v})
+        points.append(SweepPoint(v, acc, statistics.fmean(acc), statistics.stdev(acc) if len(acc) > 1 else 0.0,
+                                 rs[0]["params"], _flops(json.dumps(config, sort_keys=True)),
+                                 path if path.is_file() else None, [r["seed"] for r in rs]))
+    return points
+
+
+def _points(attn, points) -> tuple[str, list[SweepPoint]]:
+    key, _ = _swept(attn)
+    points = sweep(attn) if points is None else list(points)
+    if not points:
+        raise ValueError(f"no sweep points for {attn!r}: no run of its sweep is shipped")
+    return key, points
+
+
+@functools.lru_cache(maxsize=None)
+def _plain_accuracies(attn: str) -> tuple[float, ...]:
+    """Test accuracies of the grid's plain network trained with the recipe of ``attn``'s sweep."""
+    from .. import pretrained
+
+    runs = pretrained.sweep_records(attn)
+    recipes = {_recipe(r) for r in runs}
+    task = runs[0].get("task", "patches") if runs else "patches"
+    return tuple(r["test_accuracy"] for r in pretrained.records(task)
+                 if r["attn"] == "none" and _recipe(r) in recipes)
+
+
+def sweep_plot(ax, attn: str, value, points=None, plain=None) -> None:
+    r"""Draw ``attn``'s sweep (:func:`sweep`) on the matplotlib axes ``ax``: test accuracy per value
+    of the swept option, every seed as a dot, the mean ± std (sample std over seeds) as a bar,
+    ``value`` ringed, and the plain ResNet's mean ± std as a band. The x labels give each value's
+    parameters and MFLOPs (one 32x32 patch); text is at least 10 pt, for the book's column.
+
+    Args:
+        ax: matplotlib axes (:func:`sweep_figure` makes one of the column's width).
+        attn: a module of :data:`chattn.pretrained.SWEEPS`.
+        value: the value to ring (one of the sweep's).
+        points: :func:`sweep`'s output, if already computed.
+        plain: the plain network's test accuracies (fractions) for the band; by default those of
+            the grid's runs trained with the sweep's recipe (read once per process; no band when
+            the grid has none).
+
+    Example::
+
+        >>> import matplotlib.pyplot as plt
+        >>> fig, ax = plt.subplots()
+        >>> sweep_plot(ax, "se", 8)
+        >>> len(ax.containers), ax.get_xticklabels()[2].get_text().splitlines()[0], ax.get_xlabel()
+        (5, '8', 'reduction r (parameters, MFLOPs per patch)')
+    """
+    key, points = _points(attn, points)
+    values = [p.value for p in points]
+    if value not in values:
+        raise ValueError(f"value must be one of the trained values {values} of {attn}'s {key}, got {value!r}")
+    plain = _plain_accuracies(attn.lower()) if plain is None else tuple(plain)
+    if plain:
+        m = 100 * statistics.fmean(plain)
+        s = 100 * statistics.stdev(plain) if len(plain) > 1 else 0.0
+        ax.axhspan(m - s, m + s, color="0.85", zorder=0)
+        ax.axhline(m, color="0.5", lw=1, ls="--", zorder=1)
+        ax.text(len(points) - 0.5, m, " plain\n ResNet", va="center", ha="left", fontsize=10, color="0.3")
+    for i, p in enumerate(points):
+        ax.scatter([i] * len(p.accuracies), [100 * a for a in p.accuracies], s=16, color="0.55", zorder=2)
+        ax.errorbar(i, 100 * p.mean, yerr=100 * p.std if len(p.accuracies) > 1 else None, fmt="o", color="C0",
+                    capsize=4, ms=6, zorder=3)
+    i = values.index(value)
+    ax.scatter([i], [100 * points[i].mean], s=260, facecolors="none", edgecolors="C3", lw=2, zorder=4)
+    ax.set_xticks(range(len(points)))
+    ax.set_xticklabels([f"{p.value}\n{p.params:,d} p.\n{p.flops / 1e6:.3f}" for p in points], fontsize=10)
+    ax.tick_params(axis="y", labelsize=10)
+    ax.set_xlim(-0.5, len(points) - 0.5)
+    ax.set_xlabel(f"{_what(key)} (parameters, MFLOPs per patch)", fontsize=10)
+    ax.set_ylabel("test accuracy (%)", fontsize=10)
+    p = points[i]
+    n = len(p.accuracies)
+    spread = f" ± {100 * p.std:.1f}% over {n} seeds" if n > 1 else "% (1 seed)"
+    ax.set_title(f"{_label(key, value)}: {100 * p.mean:.1f}{spread}", fontsize=11)
+
+
+def sweep_figure(attn: str, value, points=None, plain=None):
+    """A figure of the book's column width (:data:`COLUMN_INCHES`) with :func:`sweep_plot` on it:
+    one panel, text at least 10 pt. Arguments as :func:`sweep_plot`; returns the figure."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(COLUMN_INCHES * 0.85, 4.0))
+    try:
+        sweep_plot(ax, attn, value, points, plain)
+    except Exception:
+        plt.close(fig)
+        raise
+    fig.tight_layout()
+    return fig
+
+
+def sweep_table(attn: str, points=None) -> str:
+    """``attn``'s sweep as a text table: value, seeds, test accuracy mean ± std (in %), parameters,
+    MFLOPs (one 32x32 patch, three decimals, as :func:`sweep_plot`).
+
+    Args:
+        attn: a swept module.
+        points: :func:`sweep`'s output, if already computed.
+
+    Example::
+
+        >>> print(sweep_table("eca").splitlines()[0])
+            k_size  seeds  test acc (%)    params    MFLOPs
+    """
+    key, points = _points(attn, points)
+    lines = [f"{key:>10s}  seeds  test acc (%)    params    MFLOPs"]
+    for p in points:
+        lines.append(f"{p.value!s:>10s}  {len(p.accuracies):5d}  {100 * p.mean:5.1f} ± {100 * p.std:4.1f}  "
+                     f"{p.params:8,d}  {p.flops / 1e6:8.3f}")
+    return "\n".join(lines)
+
+
+# --- the tables ------------------------------------------------------------------------------------
+
+def _runs(records) -> dict:
+    """seed -> test accuracy in % of ``records``."""
+    return {r["seed"]: 100 * r["test_accuracy"] for r in records}
+
+
+def _epochs(records) -> str:
+    epochs = sorted({r["epochs"] for r in records})
+    return ", ".join(map(str, epochs)) + (" epoch" if epochs == [1] else " epochs")
+
+
+def compare_sweep(attn: str, task: str = "patches", *, alpha: float = 0.05) -> ComparisonTable:
+    """Every value of ``attn``'s sweep against the chapter's default value (:func:`reference_value`),
+    paired by seed, Holm over the values (:func:`chattn.analysis.stats.compare`).
+
+    The default value's runs are the sweep's own when it trained that value, else the grid's runs
+    of ``attn`` (:func:`chattn.pretrained.sweep_records`).
+
+    Args:
+        attn: a swept module.
+        task: the task of the runs (the sweeps are trained on the photo patches).
+        alpha: family-wise level of the table's conclusions.
+
+    Returns: a :class:`~chattn.analysis.stats.ComparisonTable`, one row per value.
+    """
+    from .. import pretrained
+    from .._validate import one_of
+    from ..data import TASKS
+
+    key, values = _swept(attn)
+    one_of(task, "task", TASKS)
+    name = attn.lower()
+    records = pretrained.sweep_records(name)
+    if task != "patches" or not records:
+        raise ValueError(f"no run of {name}'s sweep is shipped for task={task!r}")
+    reference = reference_value(name)
+    by_value = {v: [r for r in records if r["value"] == v] for v in values}
+    if not by_value[reference]:
+        raise ValueError(f"{name}'s sweep has no run of its reference {_label(key, reference)}")
+    runs = {_label(key, v): _runs(rs) for v, rs in by_value.items() if rs}
+    params = {_label(key, v): rs[0]["params"] for v, rs in by_value.items() if rs}
+    return compare(runs, _label(key, reference), params, what=_what(key), alpha=alpha,
+                   title=f"{name}: each {WORDS.get(key, key)} against {_label(key, reference)}, "
+                         f"{task}, {_epochs(records)}")
+
+
+def compare_grid(task: str = "patches", *, alpha: float = 0.05) -> ComparisonTable:
+    """Every module of the grid against the plain network (``plain``), paired by seed, Holm over
+    the modules (:func:`chattn.pretrained.records` of ``task``).
+
+    Args:
+        task: ``"patches"`` or ``"recoloured"``.
+        alpha: family-wise level of the table's conclusions.
+
+    Returns: a :class:`~chattn.analysis.stats.ComparisonTable`, the plain network first.
+    """
+    from .. import pretrained
+
+    records = pretrained.records(task)
+    if not any(r["attn"] == "none" for r in records):
+        raise ValueError(f"the grid of task={task!r} has no run of the plain network")
+    names = list(dict.fromkeys(r["attn"] for r in records))
+    label = {n: "plain" if n == "none" else n for n in names}
+    runs = {label[n]: _runs(r for r in records if r["attn"] == n) for n in names}
+    params = {label[n]: next(r["params"] for r in records if r["attn"] == n) for n in names}
+    return compare(runs, "plain", params, what="module", alpha=alpha,
+                   title=f"{task}: each module against the plain network, {_epochs(records)}")
+
+
+def compare_control(attn: str, task: str = "patches", *, tolerance: float = 0.10,
+                    alpha: float = 0.05) -> ComparisonTable:
+    """Module ``attn`` and the plain network against the capacity control: a plain network of
+    other width or depth whose parameters are within ``tolerance`` of the module's
+    (``chattn.pretrained.control_records``), paired by seed, Holm over the two rows.
+
+    Args:
+        attn: a module of the grid.
+        task: ``"patches"`` or ``"recoloured"``.
+        tolerance: the largest relative difference of parameters a control may have.
+        alpha: family-wise level of the table's conclusions.
+
+    Raises ValueError when no such control is shipped, saying what to train.
+    """
+    from .. import pretrained
+
+    grid = pretrained.records(task)
+    module = [r for r in grid if r["attn"] == attn]
+    if not module or attn == "none":
+        raise ValueError(f"attn must be a module of the grid of task={task!r}, got {attn!r}")
+    target = module[0]["params"]
+    controls = getattr(pretrained, "control_records", lambda task: [])(task)
+    fitting = [r for r in controls if r["attn"] == "none" and abs(r["params"] - target) <= tolerance * target]
+    if not fitting:
+        raise ValueError(f"no capacity control within ±{tolerance:.0%} of {attn}'s {target:,} parameters is "
+                         f"shipped for task={task!r}: train a wider plain network (python -m chattn.train "
+                         f"--attn none --width W ...) with the grid's seeds and recipe")
+    best = min({r["params"] for r in fitting}, key=lambda n: abs(n - target))
+    control = [r for r in fitting if r["params"] == best]
+    config = control[0]["model"]
+    label = f"plain, width {config.get('width')}" + (f", depth {config['depth']}" if config.get("depth") != 2 else "")
+    runs = {label: _runs(control), attn: _runs(module), "plain": _runs(r for r in grid if r["attn"] == "none")}
+    params = {label: best, attn: target, "plain": next(r["params"] for r in grid if r["attn"] == "none")}
+    return compare(runs, label, params, what="network", alpha=alpha,
+                   title=f"{task}: {attn} against a plain network of its size, {_epochs(control)}")
