@@ -284,3 +284,20 @@ def test_recolour_rejects_what_is_not_a_batch_of_rgb_patches(x, error):
 def test_docstring_examples():
     result = doctest.testmod(data, extraglobs={"torch": torch}, verbose=False)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_test_crop():
+    from chattn.data import load_photo, split_columns, test_crop
+
+    crop = test_crop("chelsea", 128)
+    start, stop = split_columns("chelsea", "test")
+    img = load_photo("chelsea")
+    top = (img.shape[1] - 128) // 2
+    assert torch.equal(crop, img[:, top:top + 128, start:start + 128])
+    mid = test_crop("chelsea", 64, centre=True)
+    left = (start + stop - 64) // 2
+    assert torch.equal(mid, img[:, (img.shape[1] - 64) // 2:(img.shape[1] - 64) // 2 + 64, left:left + 64])
+    with pytest.raises(ValueError, match="name"):
+        test_crop("nope")
+    with pytest.raises(ValueError, match="size"):
+        test_crop("chelsea", 10_000)

@@ -1,4 +1,4 @@
-"""The shipped weights are the recorded runs, and the gate statistics measure what they say."""
+"""The shipped weights are the recorded runs (what they show: tests/test_analysis.py)."""
 import doctest
 import hashlib
 import json
@@ -156,7 +156,8 @@ def test_every_sweep_has_its_seeds_per_value():
     assert pretrained.SWEEP_SEEDS["se"] == pretrained.SWEEP_SEEDS["eca"] == 3     # the issue's ablations
     assert min(pretrained.SWEEP_SEEDS.values()) >= 2                               # a spread to show
     for attn, (key, values) in pretrained.SWEEPS.items():
-        points = pretrained.sweep(attn)
+        from chattn.analysis import sweep
+        points = sweep(attn)
         assert [p.value for p in points] == list(values), attn
         for p in points:
             assert len(p.accuracies) == pretrained.SWEEP_SEEDS[attn] and p.weights is not None and p.weights.is_file(), (attn, p.value)
@@ -227,8 +228,6 @@ def test_weights_path_and_default_option():
     (lambda: pretrained.default_option("cbam", "reduction"), ValueError, "attn"),
     (lambda: pretrained.sweep_records("gct"), ValueError, "swept modules"),
     (lambda: pretrained.sweep_records("none"), ValueError, "swept modules"),
-    (lambda: pretrained.sweep("cbam"), ValueError, "attn"),
-    (lambda: pretrained.sweep(3), TypeError, "attn"),
 ])
 def test_sweep_api_errors_say_what_is_wrong(call, error, words):
     with pytest.raises(error, match=words):
@@ -247,110 +246,6 @@ def test_sweep_records_and_points_are_the_records_on_disk(recs):
     for r in runs:
         assert r["attn"] == "se" and r["model"]["options"] == {"reduction": r["value"]}
     assert all(r["attn"] == "bilinear" for r in pretrained.sweep_records("bilinear"))
-    from chattn.models.resnet import flops
-    for attn in ("se", "eca"):
-        points = pretrained.sweep(attn)
-        key = pretrained.SWEEPS[attn][0]
-        for p in points:
-            accs = [r["test_accuracy"] for r in pretrained.sweep_records(attn) if r["value"] == p.value]
-            assert p.accuracies == accs and p.mean == pytest.approx(statistics.fmean(accs))
-            assert p.std == (pytest.approx(statistics.stdev(accs)) if len(accs) > 1 else 0.0)
-            net = pretrained.load(attn, **{key: p.value})
-            assert p.params == sum(q.numel() for q in net.parameters())
-            assert p.flops == flops(net, (1, 3, 32, 32)) and p.weights == pretrained.weights_path(attn, **{key: p.value})
-        # cost follows the option: a larger reduction, fewer parameters; a larger kernel, more
-        params = [p.params for p in points]
-        assert params == (sorted(params, reverse=True) if attn == "se" else sorted(params)) and len(set(params)) == len(params)
-
-# --- gate statistics --------------------------------------------------------------------------------
-
-def test_class_specificity_is_zero_for_class_blind_gates_and_one_for_class_gates():
-    y = torch.arange(4).repeat_interleave(5)
-    onehot = torch.eye(4)[y]
-    assert pretrained.class_specificity(onehot, y) == pytest.approx(1.0)
-    same = torch.rand(5, 6).repeat(4, 1)                 # every class sees the same five gate vectors
-    assert pretrained.class_specificity(same, y) == pytest.approx(0.0, abs=1e-12)
-    assert pretrained.class_specificity(torch.ones(20, 3), y) == 0.0
-    mixed = onehot + torch.rand(20, 4)
-    assert 0 < pretrained.class_specificity(mixed, y) < 1
-    with pytest.raises(ValueError, match="y"):
-        pretrained.class_specificity(onehot, y[:3])
-
-
-@pytest.fixture(scope="module")
-def test_patches():
-    return make_dataset("test", per_class=25)
-
-
-def test_gate_statistics_match_gates_computed_by_hand_se(test_patches):
-    x, y = test_patches
-    net = pretrained.load("se")
-    stats = pretrained.gate_statistics(net, x, y)
-    assert [(b.stage, b.index) for b in stats.blocks] == [(1, 0), (1, 1), (2, 0), (2, 1), (3, 0), (3, 1)]
-    assert [b.class_means.shape for b in stats.blocks] == [(8, c) for c in (32, 32, 64, 64, 128, 128)]
-    assert all(0 <= b.specificity <= 1 for b in stats.blocks)
-    assert stats.stages[2] == pytest.approx((stats.blocks[2].specificity + stats.blocks[3].specificity) / 2)
-    with torch.no_grad():                                # block (1, 0) by hand
-        b = net.stages[0].blocks[0]
-        h = net.stem(x)
-        h = torch.relu(b.bn2(b.conv2(torch.relu(b.bn1(b.conv1(h))))))
-        g = b.attn.attention(b.bn3(b.conv3(h)))[:, :, 0, 0]
-    assert torch.allclose(stats.blocks[0].class_means, torch.stack([g[y == k].mean(0) for k in range(8)]), atol=1e-6)
-    assert stats.blocks[0].specificity == pytest.approx(pretrained.class_specificity(g, y), abs=1e-6)
-    assert stats.blocks[0].counts.tolist() == [25] * 8
-    assert net.training is False
-
-
-def test_gate_statistics_of_dia_use_the_state_passed_along_the_stage(test_patches):
-    x, y = test_patches
-    net = pretrained.load("dia")
-    stats = pretrained.gate_statistics(net, x, y)
-    with torch.no_grad():
-        stage = net.stages[0]
-        h = net.stem(x)
-        h, state = stage.blocks[0](h, None)             # block (1, 0) and the LSTM state it passes on
-        b = stage.blocks[1]
-        z = b.bn3(b.conv3(torch.relu(b.bn2(b.conv2(torch.relu(b.bn1(b.conv1(h))))))))
-        with_state = stage.dia.attention(z, state)[:, :, 0, 0]
-        without = stage.dia.attention(z)[:, :, 0, 0]
-    means = stats.blocks[1].class_means
-    assert torch.allclose(means, torch.stack([with_state[y == k].mean(0) for k in range(8)]), atol=1e-6)
-    assert not torch.allclose(means, torch.stack([without[y == k].mean(0) for k in range(8)]), atol=1e-4)
-
-
-@pytest.mark.parametrize("attn", ["bilinear", "enc", "gct", "srm"])
-def test_gate_statistics_for_other_gates(attn, test_patches):
-    x, y = test_patches
-    stats = pretrained.gate_statistics(pretrained.load(attn), x[::5], y[::5])
-    means = torch.cat([b.class_means.flatten() for b in stats.blocks])
-    assert torch.isfinite(means).all() and len(stats.blocks) == 6
-    lo, hi = {"bilinear": (0.5, 1), "enc": (1, 2), "gct": (0, 2), "srm": (0, 1)}[attn]    # each gate's range
-    assert lo <= means.min() and means.max() <= hi
-
-
-def test_gate_statistics_of_gct_are_the_gates_before_conv1(test_patches):
-    # GCT gates the input of every convolution; a block's gate is the one on its input (before conv1)
-    x, y = test_patches
-    net = pretrained.load("gct")
-    stats = pretrained.gate_statistics(net, x, y)
-    assert [b.class_means.shape[1] for b in stats.blocks] == [32, 32, 32, 64, 64, 128]   # input widths
-    with torch.no_grad():
-        h = net.stages[0].blocks[0](net.stem(net.stem_attn(x)))           # the input of block (1, 1)
-        g = net.stages[0].blocks[1].attn["conv1"].attention(h)[:, :, 0, 0]
-    assert torch.allclose(stats.blocks[1].class_means, torch.stack([g[y == k].mean(0) for k in range(8)]), atol=1e-6)
-    assert stats.blocks[1].specificity == pytest.approx(pretrained.class_specificity(g, y), abs=1e-6)
-
-
-def test_gate_statistics_rejects_bad_input(test_patches):
-    x, y = test_patches
-    with pytest.raises(ValueError, match="attention"):
-        pretrained.gate_statistics(pretrained.load(None), x, y)
-    with pytest.raises(ValueError, match="y"):
-        pretrained.gate_statistics(pretrained.load("se"), x, y[:-1])
-    with pytest.raises(ValueError, match="y"):
-        pretrained.gate_statistics(pretrained.load("se"), x, y + 8)
-    with pytest.raises(TypeError, match="model"):
-        pretrained.gate_statistics(torch.nn.Linear(2, 2), x, y)
 
 
 def test_docstring_examples():
