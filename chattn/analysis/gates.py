@@ -16,14 +16,13 @@ Example::
 """
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import torch
 from torch import nn
 
-from ..base import ChannelAttention
+from ..base import ChannelAttention, record_gates
 
 __all__ = ["n_params", "block_label", "AttentionCall", "attention_calls", "attention_inputs", "class_means",
            "class_specificity", "nearest_mean_accuracy", "descriptors", "BlockGates", "GateStatistics",
@@ -271,29 +270,6 @@ class GateStatistics:
     stages: dict[int, float]
 
 
-@contextlib.contextmanager
-def _gate_calls(model: nn.Module):
-    """``chattn.base.record_gates``: ``(name, module, s)`` of every attention call."""
-    from .. import base
-
-    record = getattr(base, "record_gates", None)
-    if record is not None:
-        with record(model) as calls:
-            yield calls
-        return
-    # Until chattn.base.record_gates lands: the same record from a forward hook on each module
-    # (s recomputed from its input; DIA's attention takes the state the block passed along).
-    calls = []
-    hooks = [m.register_forward_hook(lambda mod, args, out, name=name: calls.append(
-                 (name, mod, mod.attention(*args))))
-             for name, m in _attention_modules(model)]
-    try:
-        yield calls
-    finally:
-        for h in hooks:
-            h.remove()
-
-
 @torch.no_grad()
 def gate_statistics(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 400) -> GateStatistics:
     r"""Per block, the gate :math:`s` of every sample of ``x`` (averaged over space where it varies
@@ -334,12 +310,12 @@ def gate_statistics(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_si
     model.eval()
     try:
         for j in range(0, len(x), batch_size):
-            with _gate_calls(model) as calls:
+            with record_gates(model) as calls:
                 model(x[j:j + batch_size])
             # a shared module (DIA's, one per stage) is called once per block, in block order
             queue: dict[int, list[torch.Tensor]] = {}
             for call in calls:
-                queue.setdefault(id(call[1]), []).append(call[2])
+                queue.setdefault(id(call.module), []).append(call.s)
             for i, module in enumerate(gated):
                 gates[i].append(queue[id(module)].pop(0).mean((2, 3)))        # (B, C)
     finally:
