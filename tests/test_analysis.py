@@ -4,28 +4,24 @@ import doctest
 import statistics
 
 import matplotlib
+import pytest
+import torch
+
+import chattn
+from chattn import analysis, pretrained
+from chattn.analysis import gates, stats, trained
+from chattn.analysis.trained import SweepPoint
+from chattn.data import make_dataset
+from chattn.models import small_resnet
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pytest  # noqa: E402
-import torch  # noqa: E402
-
-import chattn  # noqa: E402
-from chattn import analysis, pretrained  # noqa: E402
-from chattn.analysis import gates, stats, trained  # noqa: E402
-from chattn.analysis.trained import SweepPoint  # noqa: E402
-from chattn.data import make_dataset  # noqa: E402
-from chattn.models import small_resnet  # noqa: E402
+from matplotlib import pyplot as plt  # noqa: E402  (after the backend)
 
 
 @pytest.fixture(autouse=True)
-def close_figures():
+def no_figure_left_open():
     yield
     plt.close("all")
-
-
-def x64():
-    return torch.randn(2, 64, 8, 8, generator=torch.Generator().manual_seed(0))
 
 
 @pytest.mark.parametrize("module", [analysis, gates, trained])
@@ -124,7 +120,7 @@ def test_nearest_mean_accuracy():
 
 def test_descriptors_are_what_the_squeeze_sees():
     enc, gsop = chattn.create("enc", 64, ncodes=8).eval(), chattn.create("gsop", 64, att_dim=16).eval()
-    x = x64()
+    x = torch.randn(2, 64, 8, 8, generator=torch.Generator().manual_seed(0))
     u = analysis.descriptors(enc, x)
     torch.testing.assert_close(enc.encoding[3].assignments(u), enc.assignments(x))
     z = analysis.descriptors(gsop, x)
