@@ -11,7 +11,7 @@ for every call of an attention module in forward order, its gate :math:`s`:
     output  "gate.<where>"  (N, C, 1, 1), or (N, C, H, W) for a gate that varies over space
 
 ``<where>`` names the call (:func:`gates` gives the same names) as the book names blocks
-(:func:`chattn.viz.block_label`, counted from 1): ``stage1.block1`` is stage 1, block 1 of
+(:func:`chattn.analysis.block_label`, counted from 1): ``stage1.block1`` is stage 1, block 1 of
 :func:`~chattn.models.small_resnet` or :func:`~chattn.models.resnet50`; GCT's gates are
 ``stage1.block1.conv1`` (``.conv2``, ``.conv3``, ``.downsample``), the one before the stem conv is
 ``stem``; DIA's module, shared by a stage, gives ``stage1.block1``, ``stage1.block2``... one per
@@ -58,7 +58,7 @@ EXPORTERS = ("torchscript", "dynamo")
 
 def _places(model: nn.Module) -> dict[nn.Module, list[str]]:
     """Attention module -> the names of its calls in forward order, as the book names blocks
-    (:func:`chattn.viz.block_label`, 1-based): ``stem``, ``stage1.block1``, ``stage1.block1.conv1``
+    (:func:`chattn.analysis.block_label`, 1-based): ``stem``, ``stage1.block1``, ``stage1.block1.conv1``
     (GCT). A module shared by a stage's blocks (DIA) has one name per block."""
     places: dict[nn.Module, list[str]] = {}
     stem = getattr(model, "stem_attn", None)

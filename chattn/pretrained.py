@@ -39,7 +39,7 @@ from .train import WEIGHTS_DIR, configs, load_records, ship_dir, stem
 #: :data:`SWEEP_SEEDS`). Every value is trained by the sweep itself (``chattn/weights/sweep/``), the grid's default
 #: among them, since the grid in ``chattn/weights/`` was trained by an earlier version of the
 #: code, whose seeds draw other initial weights, so its runs do not stand in for a sweep point.
-#: :func:`sweep` summarises a sweep, ``load(attn, **{option: value})`` loads its seed-0 network.
+#: :func:`chattn.analysis.sweep` summarises a sweep, ``load(attn, **{option: value})`` loads its seed-0 network.
 SWEEPS: dict[str, tuple[str, tuple]] = {
     "se": ("reduction", (2, 4, 8, 16, 32)),
     "eca": ("k_size", (1, 3, 5, 7, 9)),

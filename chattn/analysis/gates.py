@@ -65,16 +65,19 @@ def block_label(stage: int, index: int) -> str:
 # --- what each attention module receives ---------------------------------------------------------
 
 class AttentionCall(NamedTuple):
-    """One call of a channel-attention module inside a network: ``name`` (its dotted path, the
-    first one for a shared module), the ``module``, its ``input`` ``(N, C, H, W)`` and ``output``."""
+    """One call of a channel-attention module inside a network."""
+    #: Its dotted path in the network (the first one for a shared module).
     name: str
+    #: The attention module.
     module: nn.Module
+    #: Its input ``(N, C, H, W)``.
     input: torch.Tensor
+    #: What it returned (for DIA, the gated map and its state).
     output: Any
 
 
 def attention_calls(model: nn.Module, x: torch.Tensor) -> tuple[list[AttentionCall], torch.Tensor]:
-    """Run ``model(x)`` without gradients; return every call of a :class:`chattn.ChannelAttention`
+    """Run ``model(x)`` without gradients; return every call of a :class:`~chattn.base.ChannelAttention`
     sub-module, in call order, and the model's output.
 
     Modules are found by type, not by attribute path: a module shared by the blocks of a stage
@@ -229,7 +232,7 @@ def descriptors(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
     covariance is Σ). Without gradients.
 
     Args:
-        module: an :class:`~chattn.EncModule` or a :class:`~chattn.GSoP`.
+        module: an :class:`~chattn.modules.enc.EncModule` or a :class:`~chattn.modules.gsop.GSoP`.
         x: its input ``(B, C, H, W)``.
     """
     from torch.nn import functional as F
@@ -249,12 +252,17 @@ def descriptors(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
 
 @dataclass
 class BlockGates:
-    """Gates of one block: ``class_means (K, C)`` (NaN rows for absent classes), ``counts (K,)``,
-    ``specificity`` (:func:`class_specificity`); ``label`` names the block as the book does."""
+    """Gates of one block; ``label`` names the block as the book does (:func:`block_label`)."""
+    #: The stage, from 1.
     stage: int
+    #: The block's 0-based index in its stage.
     index: int
+    #: The mean gate of each channel over the samples of each class, ``(K, C)`` (NaN rows for
+    #: classes without a sample).
     class_means: torch.Tensor
+    #: Samples per class, ``(K,)``.
     counts: torch.Tensor
+    #: :math:`\eta^2` of the gates (:func:`class_specificity`).
     specificity: float
 
     @property
@@ -264,9 +272,10 @@ class BlockGates:
 
 @dataclass
 class GateStatistics:
-    """``blocks``: one :class:`BlockGates` per block, in forward order; ``stages``: stage -> mean
-    specificity of its blocks."""
+    """The gates of a network, block by block (:func:`gate_statistics`)."""
+    #: One :class:`BlockGates` per block, in forward order.
     blocks: list[BlockGates]
+    #: stage -> the mean specificity of its blocks.
     stages: dict[int, float]
 
 

@@ -179,20 +179,26 @@ def paired_differences(values: Mapping, reference: Mapping) -> tuple[tuple, tupl
 
 @dataclass(frozen=True)
 class PairedComparison:
-    """A configuration against a reference, paired by seed (see the module's docstring).
-
-    ``mean`` is ``None`` without any pair; ``std``, ``ci``, ``t``, ``p`` are ``None`` where they are
-    undefined (fewer than two pairs; ``t`` and ``p`` also when every difference is the same, so that
-    ``s_d = 0``), and ``why`` then says why in words. ``df = n - 1`` (0 without a pair).
-    """
+    """A configuration against a reference, paired by seed (see the module's docstring). Values
+    that are undefined are ``None`` (never nan), and ``why`` says why. ``n`` pairs, ``df = n - 1``
+    (0 without a pair)."""
+    #: The seeds both have, sorted.
     seeds: tuple
+    #: :math:`d_i`, configuration minus reference at each of those seeds.
     differences: tuple[float, ...]
+    #: :math:`\bar d`; ``None`` without a pair.
     mean: float | None
+    #: :math:`s_d`, the sample std of the differences; ``None`` with fewer than two pairs.
     std: float | None
+    #: The confidence interval of the mean difference, ``(low, high)``.
     ci: tuple[float, float] | None
+    #: The paired t; ``None`` with fewer than two pairs or when every difference is the same.
     t: float | None
+    #: Its two-sided p, ``None`` where t is.
     p: float | None
+    #: The level of ``ci``.
     confidence: float = 0.95
+    #: Why t is undefined, in words ("" when it is defined).
     why: str = ""
 
     @property
@@ -269,14 +275,17 @@ def holm(p_values: Sequence[float]) -> list[float]:
 
 @dataclass(frozen=True)
 class Row:
-    """One configuration of a :class:`ComparisonTable`: its ``label``, ``parameters`` (or None),
-    the seeds' measurements ``runs`` (seed -> value), their mean and sample std (None with fewer
-    than two seeds), the :class:`PairedComparison` with the reference (None on the reference's
-    row) and the Holm-adjusted p (None where p is undefined)."""
+    """One configuration of a :class:`ComparisonTable`, with the mean and sample std of its runs
+    (``std`` is None with fewer than two seeds)."""
+    #: What the row is ("gsop", "r = 8").
     label: str
+    #: Its parameter count, or None.
     parameters: int | None
+    #: seed -> measurement (in %).
     runs: dict
+    #: The :class:`PairedComparison` with the reference; None on the reference's row.
     comparison: PairedComparison | None = None
+    #: The Holm-adjusted p; None where p is undefined.
     holm_p: float | None = None
 
     @property
@@ -300,10 +309,15 @@ class ComparisonTable:
     in Jupyter and as text with ``print``; :meth:`conclusions` says in sentences what it shows.
     Measurements are in percent, so differences are in (percentage) points.
     """
+    #: The reference's row first, then one per compared configuration.
     rows: tuple[Row, ...]
+    #: The caption.
     title: str = ""
+    #: What a row is, for the header and the sentences ("module", "reduction r").
     what: str = "configuration"
+    #: The family-wise level of :meth:`conclusions` and :meth:`separated`.
     alpha: float = 0.05
+    #: Extra footnotes.
     notes: tuple[str, ...] = field(default=())
 
     @property
@@ -315,14 +329,22 @@ class ComparisonTable:
         return self.rows[1:]
 
     def row(self, label: str) -> Row:
-        """The row of ``label`` (KeyError naming the labels if there is none)."""
+        """The row of ``label`` (KeyError naming the labels if there is none).
+
+        Args:
+            label: a row's label.
+        """
         for r in self.rows:
             if r.label == label:
                 return r
         raise KeyError(f"no row {label!r}; rows: {[r.label for r in self.rows]}")
 
     def separated(self, alpha: float | None = None) -> list[Row]:
-        """Rows whose Holm-adjusted p is below ``alpha`` (default: the table's)."""
+        """Rows whose Holm-adjusted p is below ``alpha``.
+
+        Args:
+            alpha: the family-wise level (default: the table's).
+        """
         alpha = self.alpha if alpha is None else alpha
         return [r for r in self.compared if r.holm_p is not None and r.holm_p < alpha]
 

@@ -97,16 +97,22 @@ def _recipe(record: dict) -> tuple:
 
 @dataclass
 class SweepPoint:
-    """One value of a sweep: its runs' test accuracies (fractions, one per seed, in the order of
-    ``seeds``), their mean and sample std (0 for one seed), the network's parameters and FLOPs (one
-    32x32 patch; MACs = FLOPs / 2), and its seed-0 weights (``None`` when not shipped)."""
+    """One value of a sweep: its runs and the network's cost."""
+    #: The swept option's value.
     value: object
+    #: Test accuracies (fractions), one per seed, in the order of ``seeds``.
     accuracies: list[float]
+    #: Their mean.
     mean: float
+    #: Their sample std (0 for one seed).
     std: float
+    #: The network's parameters.
     params: int
+    #: Its FLOPs on one 32x32 patch (MACs = FLOPs / 2).
     flops: int
+    #: Its seed-0 weights, ``None`` when not shipped.
     weights: Path | None
+    #: The seeds of ``accuracies``.
     seeds: list[int] = field(default_factory=list)
 
 
@@ -229,7 +235,16 @@ def sweep_plot(ax, attn: str, value, points=None, plain=None) -> None:
 
 def sweep_figure(attn: str, value, points=None, plain=None):
     """A figure of the book's column width (:data:`COLUMN_INCHES`) with :func:`sweep_plot` on it:
-    one panel, text at least 10 pt. Arguments as :func:`sweep_plot`; returns the figure."""
+    one panel, text at least 10 pt.
+
+    Args:
+        attn: a module of :data:`chattn.pretrained.SWEEPS`.
+        value: the value to ring.
+        points: :func:`sweep`'s output, if already computed.
+        plain: the plain network's test accuracies for the band (default: see :func:`sweep_plot`).
+
+    Returns: the matplotlib figure.
+    """
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(COLUMN_INCHES * 0.85, 4.0))
