@@ -147,7 +147,7 @@ LABEL = re.compile(r"^(?P<letter>[rk]) = (?P<value>\d+|ψ\(C\) = [\d, ]+ by stag
 
 def _check_label(text: str, attn: str, key: str, points: dict) -> None:
     """The control's words for one network against chattn.pretrained's records (``points``: the
-    sweep's :class:`~chattn.pretrained.SweepPoint` by value)."""
+    sweep's :class:`~chattn.analysis.SweepPoint` by value)."""
     import statistics
 
     option, values = pretrained.SWEEPS[attn]
@@ -199,7 +199,8 @@ def test_sweep_networks_through_the_control(pg, base_url, tmp_path):  # noqa: F8
         options = control.locator("option").evaluate_all("os => os.map(o => [o.value, o.textContent])")
         letter = {"reduction": "r", "k_size": "k"}[option]
         assert [k for k, _ in options] == [attn] + [f"{attn}_{letter}{v}" for v in values], options
-        points = {p.value: p for p in pretrained.sweep(attn)}
+        from chattn.analysis import sweep
+        points = {p.value: p for p in sweep(attn)}
         for key, text in options:
             _check_label(text, attn, key, points)
         for key, _ in options[1:]:
