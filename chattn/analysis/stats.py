@@ -395,8 +395,15 @@ class ComparisonTable:
 
     def _footnotes(self) -> list[str]:
         tested = sum(r.holm_p is not None for r in self.compared)
-        notes = [f"Δ: {self.what} minus {self.reference.label}, paired by seed; t on df = n − 1; "
+        notes = [f"Δ: {self.what} minus {self.reference.label}, paired by seed; t on df = pairs − 1; "
                  f"Holm p: Holm-adjusted over the {tested} comparison{'s' * (tested != 1)} with a p."]
+        reference = set(self.reference.runs)
+        for r in self.compared:
+            alone = sorted(set(r.runs) ^ reference, key=str)
+            if alone:
+                n = r.comparison.n
+                notes.append(f"{r.label}: {n} seed pair{'s' * (n != 1)}; seed{'s' * (len(alone) > 1)} "
+                             f"{', '.join(map(str, alone))} only one side has.")
         notes += [f"{r.label}: {r.comparison.why}." for r in self.compared if r.comparison.why]
         return notes + list(self.notes)
 
