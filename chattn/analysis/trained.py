@@ -377,9 +377,11 @@ def compare_control(attn: str, task: str = "patches", *, tolerance: float = 0.10
                          f"--attn none --width W ...) with the grid's seeds and recipe")
     best = min({r["params"] for r in fitting}, key=lambda n: abs(n - target))
     control = [r for r in fitting if r["params"] == best]
-    config = control[0]["model"]
-    label = f"plain, width {config.get('width')}" + (f", depth {config['depth']}" if config.get("depth") != 2 else "")
-    runs = {label: _runs(control), attn: _runs(module), "plain": _runs(r for r in grid if r["attn"] == "none")}
-    params = {label: best, attn: target, "plain": next(r["params"] for r in grid if r["attn"] == "none")}
+    plain = [r for r in grid if r["attn"] == "none"]
+    config, plain_config = control[0]["model"], plain[0]["model"] if plain else {}
+    other = {k: config[k] for k in ("width", "depth") if k in config and config[k] != plain_config.get(k)}
+    label = ", ".join(["plain"] + [f"{k} {v}" for k, v in other.items()]) if other else "plain (control)"
+    runs = {label: _runs(control), attn: _runs(module), "plain": _runs(plain)}
+    params = {label: best, attn: target, "plain": plain[0]["params"] if plain else None}
     return compare(runs, label, params, what="network", alpha=alpha,
                    title=f"{task}: {attn} against a plain network of its size, {_epochs(control)}")
