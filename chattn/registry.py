@@ -15,7 +15,11 @@ _REGISTRY: Dict[str, Callable[..., nn.Module]] = {}
 
 
 def register(name: str):
-    """Class decorator: make ``cls`` reachable as ``create(name, channels, **options)``."""
+    """Class decorator: make ``cls`` reachable as ``create(name, channels, **options)``.
+
+    Args:
+        name: the name :func:`create` will know the class by.
+    """
     def wrap(cls):
         if name in _REGISTRY:
             raise ValueError(f"attention module {name!r} is registered twice")
@@ -74,6 +78,11 @@ def create(name: str, channels: int, **options) -> nn.Module:
 
     Options are the official constructor's keyword arguments (``reduction``, ``k_size``,
     ``dct_h``, ``freq_sel_method``, ``ncodes``, ``att_dim``, ``mode``, ``epsilon`` ...).
+
+    Args:
+        name: a name of :func:`available` (case-insensitive).
+        channels: C, the input's channels.
+        **options: the module's keyword options (:func:`options_of`); an unknown one raises a TypeError naming what the module accepts.
 
     Example::
 

@@ -93,6 +93,9 @@ class Step:
         out_shape: the shape of what it returns (a tuple of shapes for several tensors).
         container: the dotted name of the sub-module it was called in (``""``: the module itself).
         has_params: it is a layer with learnable parameters.
+        typed: it is an operator of :mod:`chattn.squeeze` or :mod:`chattn.excite`.
+        short: the label inside a merged box.
+        names: the sub-module names of a (merged) box.
     """
 
     label: str
@@ -104,9 +107,9 @@ class Step:
     out_shape: Any = None
     container: str = ""
     has_params: bool = False
-    typed: bool = False          # a chattn.squeeze / chattn.excite operator
-    short: str = ""              # the label inside a merged box
-    names: list = field(default_factory=list)    # sub-module names of a (merged) box
+    typed: bool = False
+    short: str = ""
+    names: list = field(default_factory=list)
 
 
 def _tensors(obj):
@@ -523,7 +526,12 @@ def diagram(module: nn.Module, x: torch.Tensor | None = None, title: str | None 
 def frame_diagram(channels: int = 64, reduction: int = 16):
     r"""The frame every module shares, drawn like the modules: :class:`chattn.Compose` of
     :func:`chattn.squeeze.global_avg_pool` and :class:`chattn.excite.MLP` (i.e. SE),
-    :math:`s = F(X;\theta)`, :math:`Y = s\cdot X`. Returns a Figure."""
+    :math:`s = F(X;\theta)`, :math:`Y = s\cdot X`. Returns a Figure.
+
+    Args:
+        channels: C.
+        reduction: r of the MLP.
+    """
     from .base import Compose
 
     with torch.random.fork_rng():

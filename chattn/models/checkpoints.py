@@ -121,6 +121,14 @@ class Official:
     ``rules``: ``(official prefix, chattn prefix)`` templates; ``{b}`` is a block (``layer2.3``),
     ``{c}`` a convolution of the block (``conv1``-``conv3``), ``{g}`` a GSoP layer. A key takes the
     first rule whose prefix it starts with; a key no rule matches keeps its name.
+
+    Attributes:
+        attn: chattn's module name.
+        repo: the official repository.
+        file: the file that defines the network.
+        constructor: the function that builds it.
+        published: where the weights are published.
+        rules: ``(official prefix, chattn prefix)`` templates, as above.
     """
     attn: str
     repo: str
@@ -190,6 +198,10 @@ def _rename(key: str, rules, forward: bool) -> str:
 def to_chattn(attn: str, key: str) -> str:
     """The chattn name of the official network's key ``key``.
 
+    Args:
+        attn: the module name (``se``, ``eca``, ...).
+        key: an official key.
+
     Example::
 
         >>> to_chattn("gct", "layer2.0.downsample.1.weight")
@@ -202,6 +214,10 @@ def to_chattn(attn: str, key: str) -> str:
 
 def from_chattn(attn: str, key: str) -> str:
     """The official name of chattn's key ``key`` (the inverse of :func:`to_chattn`).
+
+    Args:
+        attn: the module name (``se``, ``eca``, ...).
+        key: a chattn key.
 
     Example::
 
@@ -218,6 +234,9 @@ def read_checkpoint(checkpoint) -> dict[str, torch.Tensor]:
 
     Raises: :class:`CheckpointError` when the file needs code to unpickle, is not a torch file, or
     holds no state_dict; ``FileNotFoundError`` when there is no file.
+
+    Args:
+        checkpoint: path of the file (``str`` or ``os.PathLike``).
     """
     if not isinstance(checkpoint, (str, os.PathLike)):
         raise TypeError(f"checkpoint must be a path (str or os.PathLike), got {type(checkpoint).__name__}")

@@ -93,10 +93,12 @@ class Bottleneck(nn.Module):
     :class:`Stage` registers it once, as ``stage.dia``, and ``block.attn`` refers to it.
 
     Args:
-        inplanes: input channels.  planes: bottleneck width (output ``4 * planes``).
+        inplanes: input channels.
+        planes: bottleneck width (output ``4 * planes``).
         stride: stride of the block (on ``conv2``, or on ``conv1`` if ``stride_in_1x1``).
         attn: the module, a ``ModuleDict`` of gates, or ``None``.
         placement: ``"after_bn3"``, ``"shared"`` or ``"before_conv"``.
+        stride_in_1x1: the stride on ``conv1`` (MSRA v1) instead of ``conv2`` (v1.5).
         stage: the block's stage, counted from 1 (a label: it changes nothing in the computation).
         index: the block's place in its stage, counted from 0 (a label, too).
 
@@ -157,7 +159,12 @@ class Stage(nn.Module):
     """A ResNet stage (``layer1`` ... ``layer4``): its bottlenecks in order, registered as
     ``stage[0]``, ``stage[1]``... (state_dict keys ``layer1.0.conv1.weight``...), and, for DIA, the
     one module they share, registered once as ``stage.dia`` (``None`` otherwise). The forward passes
-    the shared module's state from block to block, starting from ``None``."""
+    the shared module's state from block to block, starting from ``None``.
+
+    Args:
+        blocks: the bottlenecks, in forward order.
+        dia: the module the blocks share (DIA), or ``None``.
+    """
 
     def __init__(self, blocks: Sequence[Bottleneck], dia: nn.Module | None = None):
         super().__init__()
@@ -499,6 +506,10 @@ def flops(model: nn.Module, input_size: Sequence[int] = (1, 3, 224, 224)) -> int
 
     Nothing is computed: the forward runs on ``meta`` tensors (shapes only), in eval mode, and the
     model's weights and training flags are left as they were.
+
+    Args:
+        model: any ``nn.Module`` taking one ``(B, C, H, W)`` tensor.
+        input_size: ``(B, C, H, W)`` of the input.
 
     Example::
 

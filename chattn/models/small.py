@@ -59,6 +59,11 @@ def small_options(attn: str, channels: int, size: int) -> dict:
     """The options the small net gives ``chattn.create(attn, channels, ...)`` for a block with
     ``channels`` channels on ``size x size`` maps (before the user's options override them).
 
+    Args:
+        attn: a registered name.
+        channels: C of the block.
+        size: side of the block's maps.
+
     Example::
 
         >>> small_options("fca", 64, 16)
@@ -74,7 +79,13 @@ def small_options(attn: str, channels: int, size: int) -> dict:
 
 
 class BlockRef(NamedTuple):
-    """One entry of :meth:`SmallResNet.blocks`: stage number (1-3), the block, its attention module."""
+    """One entry of :meth:`SmallResNet.blocks`: stage number (1-3), the block, its attention module.
+
+    Attributes:
+        stage: the stage, from 1.
+        block: the :class:`~chattn.models.resnet.Bottleneck`.
+        attn: its attention module (a ``ModuleDict`` for GCT), or ``None``.
+    """
     stage: int
     block: Bottleneck
     attn: nn.Module | None
@@ -82,6 +93,14 @@ class BlockRef(NamedTuple):
 
 class SmallResNet(nn.Module):
     """See the module docstring. Build it with :func:`small_resnet`.
+
+    Args:
+        attn: a name of :func:`chattn.available`, ``'none'`` or ``None``.
+        num_classes: outputs.
+        width: w, channels of the first stage.
+        depth: blocks per stage.
+        input_size: side of the input.
+        **options: for every attention module (see :func:`small_resnet`).
 
     Shape: ``(B, 3, S, S) -> (B, num_classes)`` logits, ``S = input_size`` (32).
     """
