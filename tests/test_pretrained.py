@@ -13,7 +13,10 @@ import chattn
 from chattn import pretrained
 from chattn.data import PHOTOS, make_dataset
 from chattn.models.small import small_resnet
-from chattn.train import WEIGHTS_DIR, configs
+from chattn.runs import WEIGHTS_DIR, configs, ship_dir
+
+GRID = ship_dir()                       # weights/patches/epochs<E>/, the grid the chapters read
+SWEEP = GRID / "sweep"
 
 # A new interpreter loads every shipped file and measures its test accuracy: nothing from this
 # process (no cached model, no RNG state) can leak into what the weights compute. The files are
@@ -22,12 +25,12 @@ from chattn.train import WEIGHTS_DIR, configs
 FRESH = """
 import json, sys, torch
 from safetensors import safe_open
-from chattn import pretrained, train
+from chattn import pretrained, runs, train
 from chattn.data import make_dataset
 torch.set_num_threads(1)
 part, parts = int(sys.argv[1]), int(sys.argv[2])       # this process takes every parts-th file
 out = {}
-for path in sorted(train.WEIGHTS_DIR.rglob("*.safetensors"))[part::parts]:
+for path in sorted(runs.WEIGHTS_DIR.rglob("*.safetensors"))[part::parts]:
     with safe_open(str(path), framework="pt") as f:
         config = json.loads(f.metadata()["config"])
     attn, options = config["attn"], config.get("options") or {}
@@ -38,7 +41,7 @@ for path in sorted(train.WEIGHTS_DIR.rglob("*.safetensors"))[part::parts]:
                if json.loads(r.read_text())["weights"] == path.name)
     x, y = make_dataset("test", rec["patch"], rec["test_per_class"], rec["data_seed"], task=rec.get("task", "patches"))
     # batches of 100: same accuracies, a fifth of the page faults of 400 (sys time 0.6 s, not 2.7 s, per network)
-    out[path.relative_to(train.WEIGHTS_DIR).as_posix()] = train.evaluate(net, x, y, batch_size=100)[0]
+    out[path.relative_to(runs.WEIGHTS_DIR).as_posix()] = train.evaluate(net, x, y, batch_size=100)[0]
 print(json.dumps(out))
 """
 
@@ -73,7 +76,7 @@ def test_shipped_files_are_the_recorded_files_and_small(recs):
     total = 0
     for r in recs:
         if r["weights"]:
-            data = (WEIGHTS_DIR / r["weights"]).read_bytes()
+            data = (GRID / r["weights"]).read_bytes()
             assert hashlib.sha256(data).hexdigest() == r["weights_sha256"]
             total += len(data)
     assert total < 10 * 2 ** 20
@@ -95,8 +98,9 @@ def test_loaded_weights_reproduce_the_recorded_test_accuracy_in_a_fresh_process(
     recorded = {path: r["test_accuracy"] for path, r in shipped_records().items()}
     on_disk = {p.relative_to(WEIGHTS_DIR).as_posix() for p in WEIGHTS_DIR.rglob("*.safetensors")}
     assert set(measured) == set(recorded) == on_disk         # every file has its record, and back
-    assert {f"small_resnet_{c}.safetensors" for c in configs()} <= on_disk
-    assert {f"sweep/small_resnet_{a}_{k}{v}.safetensors" for a, k, v in SWEPT} <= on_disk
+    grid = GRID.relative_to(WEIGHTS_DIR).as_posix()
+    assert {f"{grid}/small_resnet_{c}.safetensors" for c in configs()} <= on_disk
+    assert {f"{grid}/sweep/small_resnet_{a}_{k}{v}.safetensors" for a, k, v in SWEPT} <= on_disk
     for path, acc in recorded.items():
         assert abs(measured[path] - acc) <= 1e-6, (path, measured[path], acc)
 
@@ -129,7 +133,7 @@ def test_weights_are_plain_safetensors_without_pickle():
 
 
 def test_every_sweep_value_is_shipped_with_its_seeds_and_weights(recs):
-    sweep_dir = WEIGHTS_DIR / "sweep"
+    sweep_dir = SWEEP
     expected = set()
     for attn, key, value in SWEPT:             # the grid's default too: trained again by the sweep
         name = f"small_resnet_{attn}_{key}{value}"
@@ -172,7 +176,7 @@ def test_recoloured_grid_is_every_config_with_three_seeds_records_only():
         # the same recipe as the grid, on the other task
         for key in ("epochs", "per_class", "test_per_class", "batch_size", "lr", "weight_decay", "data_seed"):
             assert r[key] == clean[(r["attn"], r["seed"])][key], key
-    assert not list((WEIGHTS_DIR / "recoloured").glob("*.safetensors"))
+    assert not list(ship_dir("recoloured").glob("*.safetensors"))
     with pytest.raises(ValueError, match="task"):
         pretrained.records(task="recolored")
 
@@ -181,7 +185,7 @@ def test_load_with_options_builds_the_swept_network():
     net = pretrained.load("se", reduction=8)
     assert not net.training and net.options == {"reduction": 8}
     assert [r.attn.fc[0].out_features for r in net.blocks()] == [c // 8 for c in (32, 32, 64, 64, 128, 128)]
-    rec = json.loads((WEIGHTS_DIR / "sweep" / "small_resnet_se_reduction8_seed0.json").read_text())
+    rec = json.loads((SWEEP / "small_resnet_se_reduction8_seed0.json").read_text())
     assert net.config() == rec["model"] and sum(p.numel() for p in net.parameters()) == rec["params"]
     net = pretrained.load("eca", k_size=5)
     assert {r.attn.conv.kernel_size for r in net.blocks()} == {(5,)}
@@ -192,15 +196,16 @@ def test_load_with_options_builds_the_swept_network():
 
 
 def test_weights_path_and_default_option():
-    assert pretrained.weights_path("se") == WEIGHTS_DIR / "small_resnet_se.safetensors"
-    assert pretrained.weights_path(None) == pretrained.weights_path("none") == WEIGHTS_DIR / "small_resnet_none.safetensors"
-    assert pretrained.weights_path("SE", reduction=8) == WEIGHTS_DIR / "sweep" / "small_resnet_se_reduction8.safetensors"
-    assert pretrained.weights_path("eca", k_size=3) == WEIGHTS_DIR / "sweep" / "small_resnet_eca_k_size3.safetensors"
+    assert GRID == WEIGHTS_DIR / "patches" / f"epochs{pretrained.EPOCHS['patches']}"
+    assert pretrained.weights_path("se") == GRID / "small_resnet_se.safetensors"
+    assert pretrained.weights_path(None) == pretrained.weights_path("none") == GRID / "small_resnet_none.safetensors"
+    assert pretrained.weights_path("SE", reduction=8) == SWEEP / "small_resnet_se_reduction8.safetensors"
+    assert pretrained.weights_path("eca", k_size=3) == SWEEP / "small_resnet_eca_k_size3.safetensors"
     # options the sweep did not train: the grid's file when they are the grid's defaults
     assert pretrained.weights_path("eca", k_size=None) == pretrained.weights_path("eca")
     assert pretrained.weights_path("gct", epsilon=pretrained.default_option("gct", "epsilon")) == \
         pretrained.weights_path("gct")
-    assert pretrained.weights_path("gct", epsilon=0.5) == WEIGHTS_DIR / "sweep" / "small_resnet_gct_epsilon0p5.safetensors"
+    assert pretrained.weights_path("gct", epsilon=0.5) == SWEEP / "small_resnet_gct_epsilon0p5.safetensors"
     # the defaults the grid was trained with: the small net's, else the module's own
     assert [pretrained.default_option(a, k) for a, (k, _) in pretrained.SWEEPS.items()] == [4, None, 4, 16, 4, 4, 4]
     for attn, (key, _) in pretrained.SWEEPS.items():
@@ -242,7 +247,7 @@ def test_sweep_records_and_points_are_the_records_on_disk(recs):
         ((r["value"], r["seed"]) for r in runs), key=lambda t: (values.index(t[0]), t[1]))
     assert {r["value"] for r in runs} <= set(values)
     on_disk = {(r["model"]["options"]["reduction"], r["seed"]): r["test_accuracy"] for r in (
-        json.loads(p.read_text()) for p in (WEIGHTS_DIR / "sweep").glob("small_resnet_se_*_seed*.json"))}
+        json.loads(p.read_text()) for p in SWEEP.glob("small_resnet_se_*_seed*.json"))}
     assert {(r["value"], r["seed"]): r["test_accuracy"] for r in runs} == on_disk     # all from the sweep
     for r in runs:
         assert r["attn"] == "se" and r["model"]["options"] == {"reduction": r["value"]}
