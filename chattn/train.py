@@ -506,7 +506,8 @@ def train_run(attn: str = "none", seed: int = 0, config: Config | None = None, p
         world_size=world_size, device=str(dev.type), amp=amp, channels_last=bool(channels_last),
         sync_bn=c.sync_bn if world_size > 1 else "none", bn_synchronised=bool(synced), synchronised_bn=synced,
         rank_weights_sha256=digests, loss_curve_every=every, loss_curve=losses[::every],
-        threads=torch.get_num_threads(), torch=torch.__version__, python=platform.python_version(),
+        threads=torch.get_num_threads(), cpu_capability=torch.backends.cpu.get_cpu_capability(),
+        torch=torch.__version__, python=platform.python_version(),
         chattn=__version__, date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
     if c.data is None:
         record.pop("classes")

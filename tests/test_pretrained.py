@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import chattn
-from chattn import pretrained
+from chattn import pretrained, runs
 from chattn.data import PHOTOS, make_dataset
 from chattn.models.small import small_resnet
 from chattn.runs import WEIGHTS_DIR, configs, ship_dir
@@ -361,3 +361,58 @@ def test_gate_statistics_rejects_bad_input(test_patches):
 def test_docstring_examples():
     result = doctest.testmod(pretrained, extraglobs={"torch": torch}, verbose=False)
     assert result.attempted > 0 and result.failed == 0
+
+
+# --- the layout of issue 18: the sweep's default from the grid, controls, the curve -----------------
+
+def _write_record(directory, attn, seed, acc, options=None, width=32, epochs=3):
+    directory.mkdir(parents=True, exist_ok=True)
+    rec = dict(attn=attn, seed=seed, epochs=epochs, test_accuracy=acc, train_accuracy=1.0, params=1, seconds=1.0,
+               weights=None, model=dict(attn=attn, num_classes=8, width=width, depth=2, input_size=32,
+                                        options=options or {}))
+    name = runs.stem(attn, seed, options=options, network={"width": width})
+    (directory / f"{name}.json").write_text(json.dumps(rec))
+
+
+def test_sweep_default_value_comes_from_the_sweep_else_from_the_grid(tmp_path, monkeypatch):
+    monkeypatch.setattr(runs, "WEIGHTS_DIR", tmp_path)
+    grid = ship_dir()
+    for seed, acc in enumerate([0.90, 0.91, 0.92]):
+        _write_record(grid, "se", seed, acc)                          # the grid's SE: r = 4, the default
+        _write_record(grid, "eca", seed, acc)
+        _write_record(grid / "sweep", "se", seed, round(acc - 0.1, 2), {"reduction": 8})
+    runs_ = pretrained.sweep_records("se")
+    assert [(r["value"], r["seed"], r["test_accuracy"]) for r in runs_] == [
+        (4, 0, 0.90), (4, 1, 0.91), (4, 2, 0.92), (8, 0, 0.80), (8, 1, 0.81), (8, 2, 0.82)]
+    assert [r["model"]["options"] for r in runs_[:3]] == [{}] * 3   # the grid's records, as they are
+    # ECA's default (the adaptive k) is no sweep value: the grid does not join its sweep
+    assert pretrained.sweep_records("eca") == []
+    # when the sweep trained the default value itself, its own runs are used (today's data)
+    _write_record(grid / "sweep", "se", 0, 0.5, {"reduction": 4})
+    assert [(r["value"], r["test_accuracy"]) for r in pretrained.sweep_records("se") if r["value"] == 4] == [(4, 0.5)]
+
+
+def test_controls_and_curve_are_read_from_their_folders(tmp_path, monkeypatch):
+    monkeypatch.setattr(runs, "WEIGHTS_DIR", tmp_path)
+    assert pretrained.control_records() == [] and pretrained.curve_records() == {}
+    for seed in range(2):
+        _write_record(ship_dir() / "control", "none", seed, 0.9, width=48)
+        _write_record(ship_dir(network={"width": 40}), "none", seed, 0.8, width=40)
+        for epochs in (6, 24):
+            _write_record(ship_dir(epochs=epochs, curve=True), "none", seed, 0.7, epochs=epochs)
+    assert [(r["model"]["width"], r["seed"]) for r in pretrained.control_records()] == [(40, 0), (40, 1), (48, 0), (48, 1)]
+    curve = pretrained.curve_records()
+    assert list(curve) == [6, 24] and [r["epochs"] for r in curve[24]] == [24, 24]
+    assert pretrained.control_records("recoloured") == [] and pretrained.curve_records("recoloured") == {}
+
+
+@pytest.mark.slow
+def test_a_shipped_run_reproduces_from_its_record():
+    # the plain network, seed 1, of the grid the chapters read, trained again from its record alone
+    # (same machine, one thread): the test accuracy is the recorded one, exactly
+    from chattn import train
+    rec = next(r for r in pretrained.records() if r["attn"] == "none" and r["seed"] == 1)
+    torch.set_num_threads(1)
+    _, again = train.train_run("none", 1, train.config_of(rec), progress=False, options=rec["model"]["options"])
+    assert again["epochs"] == rec["epochs"] and again["params"] == rec["params"]
+    assert again["test_accuracy"] == rec["test_accuracy"]
