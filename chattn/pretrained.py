@@ -63,7 +63,7 @@ SWEEP_SEEDS: dict[str, int] = {"se": 3, "eca": 3, "fca": 2, "bilinear": 2, "rcan
 
 def weights_path(attn: str | None, **options) -> Path:
     """Path of the shipped seed-0 weights of ``attn`` (``None`` or ``'none'``: the plain ResNet,
-    the grid's network) on the photo patches at :data:`EPOCHS`; with ``options`` (e.g.
+    the grid's network) on the photo patches at :data:`chattn.runs.EPOCHS`; with ``options`` (e.g.
     ``reduction=8``) the sweep's network trained with them, or, when the sweep has none and the
     options are the grid's defaults (:func:`chattn.runs.are_defaults`), the grid's.
 
@@ -113,7 +113,7 @@ def load(attn: str | None, **options) -> SmallResNet:
 
 def records(task: str = "patches") -> list[dict]:
     """Every shipped run record of the grid (all configs, all seeds) at the recipe's epochs
-    (:data:`EPOCHS`), as dicts, sorted by config and seed; ``task="recoloured"``: the grid
+    (:data:`chattn.runs.EPOCHS`), as dicts, sorted by config and seed; ``task="recoloured"``: the grid
     trained on :func:`chattn.data.recolour`'s task.
 
     Keys: ``attn, seed, epochs, train_accuracy, test_accuracy, params, seconds, torch, python,
@@ -142,7 +142,7 @@ def sweep_records(attn: str) -> list[dict]:
     """Every run of ``attn``'s sweep (:data:`SWEEPS`), each record with ``value`` (the swept
     option's value) added, sorted by value and seed.
 
-    The grid's own value (:func:`default_option`, when it is one of the sweep's values) comes from
+    The grid's own value (:func:`chattn.runs.default_option`, when it is one of the sweep's values) comes from
     the sweep's folder when the sweep trained it, else from the grid's runs of ``attn`` (the same
     network, code and recipe: a sweep need not train it again).
     """

@@ -40,8 +40,8 @@ from .registry import _REGISTRY, available
 #: Where ``--ship`` writes and :mod:`chattn.pretrained` reads (the layout above).
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 
-#: The recipe's number of epochs per task: the shipped grid, sweeps and controls the chapters read
-#: are those trained for this many epochs (``weights/<task>/epochs<E>/``).
+#: The recipe's number of epochs per task, E. The shipped grid, sweeps and controls the chapters
+#: read are those trained for this many epochs (``weights/<task>/epochs<E>/``).
 EPOCHS: dict[str, int] = {"patches": 3, "recoloured": 3}
 
 #: The network options of :class:`~chattn.models.SmallResNet` a run's file names carry when they

@@ -178,6 +178,12 @@ class Config:
         return self
 
 
+# the help of each field, once: in Config's docstring (the API page) as on the command line
+Config.__doc__ += "\n    Args:\n" + "".join(
+    f"        {f.name}: {f.metadata['help'].replace('%%', '%')} (default ``{f.default!r}``).\n"
+    for f in dataclasses.fields(Config))
+
+
 def build_network(attn: str, config: Config, options: dict | None = None, num_classes: int = len(PHOTOS)) -> nn.Module:
     """The network a run trains, freshly initialised (seed first): the small ResNet of
     ``config``'s width, depth and patch with ``attn`` and its module ``options``, or ResNet-50."""
@@ -327,6 +333,48 @@ def _progress(total: int, desc: str, enabled: bool):
     return tqdm(total=total, desc=desc, disable=not enabled, leave=False, mininterval=2.0)
 
 
+def load_data(config: Config):
+    """``(train_set, train_eval, test_eval, classes)`` of a run: the photo patches (data seed 0, the
+    same for every run; ``train_eval`` and ``test_eval`` are ``(x, y)`` tensors, recoloured with
+    fixed draws for the recoloured task, whose ``train_set`` holds the clean patches that training
+    recolours afresh every batch), or a folder of images (``train_eval`` is ``None``,
+    ``test_eval`` the ``val/`` :class:`~chattn.data.ImageFolder`)."""
+    c = config
+    if c.data is None:
+        x, y = make_dataset("train", c.patch, c.per_class, task=c.task)
+        test_eval = make_dataset("test", c.patch, c.test_per_class, task=c.task)
+        train_eval = (x, y)
+        if c.task == "recoloured":
+            x, _ = make_dataset("train", c.patch, c.per_class)
+        return torch.utils.data.TensorDataset(x, y), train_eval, test_eval, list(PHOTOS)
+    root = Path(c.data)
+    train_set = ImageFolder(root / "train", c.patch, train=True)
+    val_set = ImageFolder(root / "val", c.patch, train=False)
+    if val_set.classes != train_set.classes:
+        raise ValueError(f"data={str(root)!r}: train/ and val/ have different classes")
+    return train_set, None, val_set, train_set.classes
+
+
+def _patch_batches(x, y, sampler, local_batch: int, generator: torch.Generator, task: str):
+    """The batches of one epoch of the photo patches, for this process: the sampler's indices,
+    augmented (and recoloured) with the draws of their positions in the global batch."""
+    rank, world_size = sampler.rank, sampler.num_replicas
+
+    def batches():
+        idx = torch.tensor(list(sampler))
+        for i in range(0, len(idx), local_batch):
+            j = idx[i:i + local_batch]
+            # Rank r's samples sit at positions r, r + W, ... of the global batch: augment them
+            # with the draws of those positions, so W processes see what one process sees.
+            full = x.new_zeros((len(j) * world_size,) + x.shape[1:])
+            full[rank::world_size] = x[j]
+            full = augment(full, generator)
+            if task == "recoloured":
+                full = recolour(full, generator)
+            yield full[rank::world_size], y[j]
+    return batches
+
+
 # --- one run -------------------------------------------------------------------------------------------
 
 def train_run(attn: str = "none", seed: int = 0, config: Config | None = None, progress: bool = True, *,
@@ -370,23 +418,7 @@ def train_run(attn: str = "none", seed: int = 0, config: Config | None = None, p
     local_batch = c.batch_size // world_size
     dev = torch.device(c.device, local_rank) if c.device == "cuda" else torch.device("cpu")
 
-    # the data: the photo patches (data seed 0, the same for every run), or a folder of images
-    if c.data is None:
-        x, y = make_dataset("train", c.patch, c.per_class, task=c.task)
-        xt, yt = make_dataset("test", c.patch, c.test_per_class, task=c.task)
-        x_eval = x
-        if c.task == "recoloured":        # training draws fresh gains every batch, from the clean patches
-            x, _ = make_dataset("train", c.patch, c.per_class)
-            x_eval, _ = make_dataset("train", c.patch, c.per_class, task=c.task)
-        classes = list(PHOTOS)
-        train_set = torch.utils.data.TensorDataset(x, y)
-    else:
-        root = Path(c.data)
-        train_set = ImageFolder(root / "train", c.patch, train=True)
-        val_set = ImageFolder(root / "val", c.patch, train=False)
-        if val_set.classes != train_set.classes:
-            raise ValueError(f"data={str(root)!r}: train/ and val/ have different classes")
-        classes = train_set.classes
+    train_set, train_eval, test_eval, classes = load_data(c)
 
     # the network and its optimiser: the seed sets the initial weights
     torch.manual_seed(seed)
@@ -414,20 +446,8 @@ def train_run(attn: str = "none", seed: int = 0, config: Config | None = None, p
     if c.data is None:
         g = torch.Generator().manual_seed(seed)        # augmentation draws, the same on every rank
         steps_per_epoch = math.ceil(len(sampler) / local_batch)
-        x = x.contiguous(memory_format=layout)
-
-        def batches():
-            idx = torch.tensor(list(sampler))
-            for i in range(0, len(idx), local_batch):
-                j = idx[i:i + local_batch]
-                # Rank r's samples sit at positions r, r + W, ... of the global batch: augment them
-                # with the draws of those positions, so W processes see what one process sees.
-                full = x.new_zeros((len(j) * world_size,) + x.shape[1:])
-                full[rank::world_size] = x[j]
-                full = augment(full, g)
-                if c.task == "recoloured":
-                    full = recolour(full, g)
-                yield full[rank::world_size], y[j]
+        x, y = train_set.tensors
+        batches = _patch_batches(x.contiguous(memory_format=layout), y, sampler, local_batch, g, c.task)
     else:
         loader = torch.utils.data.DataLoader(train_set, local_batch, sampler=sampler, num_workers=c.workers,
                                              pin_memory=c.device == "cuda", drop_last=True,
@@ -480,11 +500,11 @@ def train_run(attn: str = "none", seed: int = 0, config: Config | None = None, p
     train_acc = train_loss = test_acc = test_loss = None
     if rank == 0:
         if c.data is None:
-            train_acc, train_loss = evaluate(model, x_eval.contiguous().to(dev), y.to(dev))
-            test_acc, test_loss = evaluate(model, xt.to(dev), yt.to(dev))
+            train_acc, train_loss = evaluate(model, train_eval[0].contiguous().to(dev), train_eval[1].to(dev))
+            test_acc, test_loss = evaluate(model, test_eval[0].to(dev), test_eval[1].to(dev))
         else:
             train_loss = statistics.fmean(epoch_losses) if epoch_losses else None
-            test_acc, test_loss = evaluate_loader(model, val_set, local_batch, dev, c.workers)
+            test_acc, test_loss = evaluate_loader(model, test_eval, local_batch, dev, c.workers)
     bar.set_postfix(test_acc=f"{test_acc:.3f}" if test_acc is not None else "-")
     bar.close()
     model.eval()
@@ -651,6 +671,9 @@ def _flags(message: str) -> str:
 
 
 def main(argv=None) -> int:
+    """The command line (``python -m chattn.train --help``): check everything, then train the runs
+    seed by seed (one seed of every configuration first) and write them; ``0`` on success. A bad
+    argument stops it with argparse's usage error (exit 2) before any training."""
     p = _parser()
     args = p.parse_args(argv)
     if args.summary:
