@@ -154,8 +154,7 @@ def stem(attn: str, seed: int | None = None, arch: str = "small", options: dict 
         >>> stem("se", 1, options={"reduction": 8}), stem("gct", options={"epsilon": 0.5})
         ('small_resnet_se_reduction8_seed1', 'small_resnet_gct_epsilon0p5')
     """
-    named = {**(options or {})}
-    opts = "".join(f"_{k}{_option_text(v)}" for k, v in sorted(named.items()))
+    opts = "".join(f"_{k}{_option_text(v)}" for k, v in sorted((options or {}).items()))
     opts += "".join(f"_{k}{_option_text(v)}" for k, v in network_options(network or {}).items())
     return ("small_resnet" if arch == "small" else arch) + f"_{attn}{opts}" + ("" if seed is None else f"_seed{seed}")
 

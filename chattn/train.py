@@ -111,7 +111,8 @@ from .data import PHOTOS, TASKS, ImageFolder, augment, make_dataset, recolour, s
 from .distributed import POOLED_BN, SyncBatchNorm, state_sha256, sync_batchnorm, world  # noqa: F401 (re-exported)
 from .models.resnet import resnet50
 from .models.small import small_resnet
-from .runs import NETWORK_DEFAULTS, configs, format_summary, load_records, save_weights, ship_dir, stem, summarize
+from .runs import (NETWORK_DEFAULTS, configs, format_summary, load_records, network_options, save_weights, ship_dir,
+                   stem, summarize)
 
 
 # --- the recipe, as plain data ---------------------------------------------------------------------
@@ -593,9 +594,7 @@ def _report(r: dict):
 
     def pct(v):
         return "     -" if v is None else f"{100 * v:6.2f}"
-    model = r["model"]
-    given = {**(model.get("options") or {}), **{k: model[k] for k in ("width", "depth") if k in model
-                                                 and model[k] != NETWORK_DEFAULTS[k]}}
+    given = {**(r["model"].get("options") or {}), **network_options(r["model"])}
     options = " ".join(f"{k}={v}" for k, v in sorted(given.items()))
     label = f"{r['attn']:9s} {options:14s}" if options else f"{r['attn']:9s}"     # the grid's lines as before
     print(f"{label} seed {r['seed']}  train {pct(r['train_accuracy'])}%  "
