@@ -415,4 +415,7 @@ def test_a_shipped_run_reproduces_from_its_record():
     torch.set_num_threads(1)
     _, again = train.train_run("none", 1, train.config_of(rec), progress=False, options=rec["model"]["options"])
     assert again["epochs"] == rec["epochs"] and again["params"] == rec["params"]
-    assert again["test_accuracy"] == rec["test_accuracy"]
+    assert again["test_accuracy"] == rec["test_accuracy"], (
+        f"retrained {again['test_accuracy']}, recorded {rec['test_accuracy']} (recorded on a CPU with "
+        f"{rec.get('cpu_capability', 'unrecorded')} kernels, {rec.get('threads')} thread(s); now "
+        f"{again['cpu_capability']}, {again['threads']})")
