@@ -62,52 +62,10 @@ from dataclasses import dataclass
 
 import torch
 
+from ..data import IMAGENET_MEAN, IMAGENET_STD, preprocess   # the official networks' input, re-exported
+
 __all__ = ["OFFICIAL", "Official", "CheckpointError", "read_checkpoint", "to_chattn", "from_chattn",
            "IMAGENET_MEAN", "IMAGENET_STD", "preprocess"]
-
-#: The RGB mean of the normalisation every official network was trained with, ``(img - mean) / std`` on [0, 1].
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-#: The RGB standard deviation of that normalisation.
-IMAGENET_STD = (0.229, 0.224, 0.225)
-
-
-def preprocess(image, size: int = 224) -> torch.Tensor:
-    r"""An RGB image as the official networks were evaluated on it: the short side resized to
-    ``size / 0.875`` (256 for 224), the centre ``size`` x ``size`` crop, values in [0, 1], then
-    ``(x - IMAGENET_MEAN) / IMAGENET_STD`` per channel.
-
-    Args:
-        image: a ``PIL.Image`` or an ``(H, W, 3)`` / ``(H, W)`` uint8 array (e.g. ``skimage.data.chelsea()``).
-        size: side of the crop.
-
-    Shape: returns ``(3, size, size)`` float32.
-
-    Example::
-
-        >>> import numpy as np
-        >>> preprocess(np.zeros((300, 451, 3), dtype=np.uint8)).shape
-        torch.Size([3, 224, 224])
-    """
-    import numpy as np
-    from PIL import Image
-
-    from .. import _validate
-    size = _validate.positive_int(size, "size")
-    if isinstance(image, np.ndarray):
-        if image.dtype != np.uint8 or image.ndim not in (2, 3):
-            raise ValueError(f"image must be an (H, W) or (H, W, 3) uint8 array, got {image.dtype} {image.shape}")
-        image = Image.fromarray(image)
-    if not isinstance(image, Image.Image):
-        raise TypeError(f"image must be a PIL.Image or a uint8 numpy array, got {type(image).__name__}")
-    img = image.convert("RGB")
-    w, h = img.size
-    scale = round(size / 0.875) / min(w, h)
-    img = img.resize((max(size, round(w * scale)), max(size, round(h * scale))), Image.BILINEAR)
-    w, h = img.size
-    x0, y0 = (w - size) // 2, (h - size) // 2
-    img = img.crop((x0, y0, x0 + size, y0 + size))
-    x = torch.from_numpy(np.asarray(img, dtype=np.float32) / 255.0).permute(2, 0, 1)      # (3, S, S)
-    return (x - torch.tensor(IMAGENET_MEAN)[:, None, None]) / torch.tensor(IMAGENET_STD)[:, None, None]
 
 
 class CheckpointError(ValueError):
