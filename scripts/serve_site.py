@@ -35,6 +35,8 @@ class GzipHandler(SimpleHTTPRequestHandler):
 
     def send_head(self):
         path = Path(self.translate_path(self.path))
+        if path.is_dir() and self.path.split("?", 1)[0].endswith("/"):
+            path = path / "index.html"                  # as SimpleHTTPRequestHandler does
         if path.is_dir() or path.suffix not in COMPRESSIBLE or not path.is_file() or not self._wants_gzip():
             return super().send_head()
         key = (str(path), path.stat().st_mtime)

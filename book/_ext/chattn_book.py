@@ -76,6 +76,17 @@ def kernel_ipython_dir(outdir) -> Path:
     return ipython
 
 
+def site_style(app, config):
+    """The site-wide stylesheet (``static/chattn.css``), the favicon (no /favicon.ico 404 on every
+    page) and the theme's default mode: pydata-sphinx-theme logs "Got invalid theme mode: ." on
+    a first visit (empty storage) when ``default_mode`` is not set."""
+    config.html_static_path = [*config.html_static_path, str(HERE / "static")]
+    config.html_css_files = [*config.html_css_files, "chattn.css"]
+    if not config.html_favicon:
+        config.html_favicon = str(HERE / "static" / "favicon.svg")
+    config.html_context = {"default_mode": "auto", **(config.html_context or {})}
+
+
 def setup(app):
     # Notebooks executed by this build draw sliders as static frames (chattn.interactive), even
     # when the build is started without scripts/book.sh; CHATTN_STATIC=0 keeps live widgets.
@@ -84,6 +95,7 @@ def setup(app):
     # Always ours: a reader's own IPYTHONDIR would drop the chunk tests/test_legibility.py reads.
     os.environ["IPYTHONDIR"] = str(kernel_ipython_dir(app.outdir))
     app.setup_extension("page_weight")
+    app.connect("config-inited", site_style)
     app.connect("missing-reference", resolve)
     app.connect("html-page-context", drop_thebe)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
