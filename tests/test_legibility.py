@@ -244,3 +244,19 @@ def test_dark_mode_slider_text_reaches_wcag_aa_and_figures_are_not_dimmed(browse
     assert counted > 0
     assert not problems, f"{len(problems)} problems:\n" + "\n".join(problems[:40])
     pg.context.close()
+
+
+def test_screenshots_script_writes_light_dark_and_phone(tmp_path):
+    """scripts/screenshots.py (the integrator's screenshots): three PNGs per target, of the sizes asked."""
+    from PIL import Image
+
+    from screenshots import shoot
+
+    doc = figure_docs()[0]
+    files = shoot([doc], SITE, tmp_path)
+    assert [f.name for f in files] == [f"{doc.replace('/', '_')}-{m}-{w}.png"
+                                       for m, w in (("light", 1280), ("dark", 1280), ("light", 390))]
+    sizes = [Image.open(f).size for f in files]
+    assert sizes == [(1280, 900), (1280, 900), (390, 844)]
+    light, dark = (Image.open(f).convert("L").resize((1, 1)).getpixel((0, 0)) for f in files[:2])
+    assert dark < light                                  # the dark shot is darker
