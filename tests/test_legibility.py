@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SITE = Path(os.environ.get("CHATTN_SITE", ROOT / "_build" / "html"))
 ARTIFACTS = ROOT / "artifacts"
 sys.path.insert(0, str(ROOT / "scripts"))
-from chromium import CHROMIUM, CHROMIUM_ARGS, keep_local, serve, toc_docs  # noqa: E402
+from chromium import keep_local, serve, toc_docs  # noqa: E402
 
 MIN_CSS_PX = 10.5            # "at least about 11 CSS px"
 WCAG_AA = 4.5
@@ -74,15 +74,12 @@ def base_url():
         yield url
 
 
-@pytest.fixture(scope="module")
-def browser():
-    playwright = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} not found: apt-get install -y chromium (scripts/test.sh does it)")
-    with playwright.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
+# Chromium as tests/test_browser.py launches it (a fixture that may move to conftest.py: then
+# pytest finds it there).
+try:
+    from test_browser import browser  # noqa: F401,E402
+except ImportError:
+    pass
 
 
 def new_page(browser, base_url, width, height, dark=False):
