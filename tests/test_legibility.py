@@ -109,9 +109,12 @@ MEASURE = """async () => {
         }
         if (!img.getAttribute('src') && img.dataset.src) img.src = img.dataset.src;
         if (!img.complete) await new Promise(r => { img.addEventListener('load', r); img.addEventListener('error', r); });
-        const box = img.getBoundingClientRect();
+        // The picture's own width: the box less padding and border (dark mode pads figures).
+        const st = getComputedStyle(img), px = k => parseFloat(st[k]) || 0;
+        const width = img.getBoundingClientRect().width - px('paddingLeft') - px('paddingRight')
+                      - px('borderLeftWidth') - px('borderRightWidth');
         out.images.push({src: img.currentSrc || img.src, frame: img.dataset.frame ?? null,
-                         alt: img.alt || '', natural: img.naturalWidth, width: box.width,
+                         alt: img.alt || '', natural: img.naturalWidth, width,
                          scroll: sideways()});
         saved.forEach(([e, d]) => { e.style.display = d; });
     }
