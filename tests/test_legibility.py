@@ -98,7 +98,9 @@ def new_page(browser, base_url, width, height, dark=False):
 MEASURE = """async () => {
     const root = document.querySelector('#main-content') || document.querySelector('main') || document.body;
     const sideways = () => document.scrollingElement.scrollWidth - window.innerWidth;
-    const out = {scroll: sideways(), images: []};
+    const article = document.querySelector('article.bd-article') || root, ast = getComputedStyle(article);
+    const column = article.clientWidth - parseFloat(ast.paddingLeft) - parseFloat(ast.paddingRight);
+    const out = {scroll: sideways(), column, images: []};
     for (const img of Array.from(root.querySelectorAll('img'))) {
         const frames = img.closest('.chattn-frames');
         const saved = frames ? Array.from(frames.querySelectorAll('[data-frame]')).map(e => [e, e.style.display]) : [];
@@ -152,7 +154,8 @@ def test_every_figure_is_legible_where_it_is_shown(browser, base_url, where):
         found = measure(pg, base_url, doc)
         name = doc.removeprefix("book/")
         sizes = [im["displayed_px"] for im in found["images"] if im.get("displayed_px") is not None]
-        report[name] = {"images": len(found["images"]), "smallest_css_px": min(sizes, default=None),
+        report[name] = {"column_css_px": found["column"], "images": len(found["images"]),
+                        "smallest_css_px": min(sizes, default=None),
                         "page_scroll_px": max([found["scroll"]] + [im["scroll"] for im in found["images"]]),
                         "each": found["images"]}
         if found["scroll"] > 0:
@@ -172,7 +175,9 @@ def test_every_figure_is_legible_where_it_is_shown(browser, base_url, where):
     summary = "; ".join(f"{k} {v['smallest_css_px']:.1f}" if v["smallest_css_px"] else f"{k} -"
                         for k, v in report.items())
     assert not pg.off_site, pg.off_site
-    assert not problems, (f"at {width} px, smallest displayed text per page: {summary}\n"
+    columns = sorted({round(v["column_css_px"]) for v in report.values()})
+    assert not problems, (f"at {width} px (content column {columns} CSS px), smallest displayed text per page: "
+                          f"{summary}\n"
                           f"{len(problems)} problems (need >= {MIN_CSS_PX} CSS px):\n" + "\n".join(problems[:40]))
     pg.context.close()
 
