@@ -381,7 +381,7 @@ def test_layout_gate_names_and_the_r_k_control_are_not_cut_off(browser, base_url
     names = page.locator("[data-network=gct] .photograph-gatename").all_inner_texts()
     net = pretrained.load("gct")
     assert len(names) == len(export.gate_names(net)) - 1
-    assert all(re.fullmatch(r"stem|stage \d, block \d(, conv \d)?", n) for n in names), names
+    assert all(re.fullmatch(r"stem|stage \d, block \d(, conv \d|, downsample)?", n) for n in names), names
     assert _cut_off(page, ".photograph-gatename") == []
     assert page.evaluate("document.scrollingElement.scrollWidth <= innerWidth")
     # The chosen r: written out in full below the control, where it wraps; on a desktop the control shows it whole.
