@@ -3,7 +3,7 @@
 **Text size.** Every PNG the book shows carries its smallest text size in its own pixels (tEXt
 chunk ``chattn:min-text-px``, written by :func:`chattn.interactive.figure_png` for slider frames
 and, through the build's IPython startup file, for every other figure). In Chromium, at 1280 and
-at 390 CSS px, every ``<img>`` of the main content of every page with figures (each slider frame
+at 390 CSS px, every ``<img>`` of the article of every page with figures (not the theme's header icons) (each slider frame
 shown in turn) is measured: its text is displayed at
 
     min-text-px * displayed CSS width / natural width    CSS px,
@@ -96,7 +96,7 @@ def new_page(browser, base_url, width, height, dark=False):
 # Every image of the main content, each slider frame shown alone in turn (its src fetched):
 # natural and displayed width, and whether the page then scrolls sideways.
 MEASURE = """async () => {
-    const root = document.querySelector('#main-content') || document.querySelector('main') || document.body;
+    const root = document.querySelector('article.bd-article') || document.querySelector('main') || document.body;
     const sideways = () => document.scrollingElement.scrollWidth - window.innerWidth;
     const article = document.querySelector('article.bd-article') || root, ast = getComputedStyle(article);
     const column = article.clientWidth - parseFloat(ast.paddingLeft) - parseFloat(ast.paddingRight);
@@ -212,7 +212,7 @@ CONTRAST = """() => {
             texts.push({text: el.textContent.trim().slice(0, 40), tag: el.tagName, ratio: ratio(fg, bg),
                         fg: fg.slice(0, 3), bg: bg.slice(0, 3)});
         });
-    const figures = Array.from(document.querySelectorAll('#main-content img')).map(img => {
+    const figures = Array.from(document.querySelectorAll('article.bd-article img')).map(img => {
         let filter = 'none', opacity = 1;
         for (let e = img; e; e = e.parentElement) {
             const s = getComputedStyle(e);
