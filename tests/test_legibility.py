@@ -12,8 +12,9 @@ which must be at least :data:`MIN_CSS_PX` (the issue: "at least about 11 CSS px"
 the chunk fails (nothing says how small its text is). Results, slowest first, go to
 ``artifacts/legibility-<width>.json``.
 
-**No sideways page.** ``document.scrollingElement.scrollWidth <= innerWidth`` on every page, with
-every slider frame shown in turn (a wide figure scrolls in a box of its own).
+**No sideways page, nothing cut off.** ``document.scrollingElement.scrollWidth <= innerWidth`` on
+every page, with every slider frame shown in turn (a wide figure scrolls in a box of its own); a
+display formula, table or output wider than its box must be in a box that scrolls, not clipped.
 
 **Dark mode.** Slider labels, value labels and captions reach WCAG AA (4.5:1) against the colour
 actually behind them; figures are not dimmed (no filter, full opacity) and sit on white.
@@ -100,7 +101,14 @@ MEASURE = """async () => {
     const sideways = () => document.scrollingElement.scrollWidth - window.innerWidth;
     const article = document.querySelector('article.bd-article') || root, ast = getComputedStyle(article);
     const column = article.clientWidth - parseFloat(ast.paddingLeft) - parseFloat(ast.paddingRight);
-    const out = {scroll: sideways(), column, images: []};
+    // Wide maths, tables and outputs: clipped (wider than their box, and no box of theirs scrolls)?
+    const scrolls = e => { for (let p = e; p && p !== root; p = p.parentElement) {
+        const o = getComputedStyle(p).overflowX; if ((o === 'auto' || o === 'scroll') && p.scrollWidth > p.clientWidth) return true; }
+        return false; };
+    const clipped = Array.from(root.querySelectorAll('mjx-container[display="true"], table, div.math, .cell_output .output'))
+        .filter(e => e.scrollWidth > e.clientWidth + 1 && !scrolls(e) && getComputedStyle(e).overflowX !== 'visible')
+        .map(e => e.tagName.toLowerCase() + ': ' + e.textContent.trim().slice(0, 50));
+    const out = {scroll: sideways(), column, clipped, images: []};
     for (const img of Array.from(root.querySelectorAll('img'))) {
         const frames = img.closest('.chattn-frames');
         const saved = frames ? Array.from(frames.querySelectorAll('[data-frame]')).map(e => [e, e.style.display]) : [];
@@ -160,6 +168,7 @@ def test_every_figure_is_legible_where_it_is_shown(browser, base_url, where):
                         "each": found["images"]}
         if found["scroll"] > 0:
             problems.append(f"{name}: the page scrolls sideways by {found['scroll']} px")
+        problems += [f"{name}: cut off, in no box that scrolls: {c}" for c in found["clipped"]]
         for im in found["images"]:
             what = f"{name} {urlparse(im['src']).path.rsplit('/', 1)[-1][:24]}" + (
                 f" (slider frame {im['frame']})" if im["frame"] is not None else "")
@@ -253,12 +262,15 @@ def test_dark_mode_slider_text_reaches_wcag_aa_and_figures_are_not_dimmed(browse
 
 def test_screenshots_script_writes_light_dark_and_phone(tmp_path):
     """scripts/screenshots.py (the integrator's screenshots): three PNGs per target, of the sizes asked."""
+    import subprocess
+
     from PIL import Image
 
-    from screenshots import shoot
-
     doc = figure_docs()[0]
-    files = shoot([doc], SITE, tmp_path)
+    done = subprocess.run([sys.executable, str(ROOT / "scripts" / "screenshots.py"), doc, "--out", str(tmp_path)],
+                          capture_output=True, text=True, env={**os.environ, "CHATTN_SITE": str(SITE)}, timeout=300)
+    assert done.returncode == 0, done.stderr
+    files = [Path(line) for line in done.stdout.split()]
     assert [f.name for f in files] == [f"{doc.replace('/', '_')}-{m}-{w}.png"
                                        for m, w in (("light", 1280), ("dark", 1280), ("light", 390))]
     sizes = [Image.open(f).size for f in files]
