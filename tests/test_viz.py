@@ -137,3 +137,18 @@ def test_show_refuses_a_figure_that_prints_nan():
     fig, ax = plt.subplots()
     ax.set_title("sd of log energy 0.52")
     viz.show()                                      # a finite figure passes (Agg: nothing to show)
+
+
+def test_dia_diagram_shows_the_state_from_and_to_the_neighbouring_blocks():
+    dia = chattn.create("dia", 64)
+    state = (torch.rand(2, 64), torch.randn(2, 64))
+    steps = viz.trace(dia, torch.randn(2, 64, 8, 8), state)
+    cell = [s for s in steps if viz.STATE in s.parents]
+    assert [s.label for s in cell] == ["lstm: DIALSTMCell"]
+    assert cell[0].out_shape == ((2, 64), (2, 64))                     # (h, c) goes on
+    assert all(viz.STATE not in s.parents for s in viz.trace(dia, torch.randn(2, 64, 8, 8)))
+    texts = [t.get_text() for t in viz.diagram(dia).findobj(Text)]
+    assert any("previous block" in t for t in texts) and any("next block" in t for t in texts)
+    assert not any("previous block" in t for t in
+                   (t.get_text() for t in viz.diagram("se").findobj(Text)))
+    plt.close("all")

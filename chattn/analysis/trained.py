@@ -45,7 +45,7 @@ RECIPE = ("task", "epochs", "patch", "per_class", "test_per_class", "data_seed",
 
 def reference_value(attn: str):
     """The value of ``attn``'s swept option that its chapter compares every other value with: the
-    grid network's own value (``chattn.pretrained.default_option``: r = 4 for SE, FcaNet,
+    grid network's own value (:func:`chattn.runs.default_option`: r = 4 for SE, FcaNet,
     RCAN's CA, SoCA and DIANet's small-net default, r = 16 for bilinear attention). ECA's grid
     network has no single k (its default is the adaptive :math:`\\psi(C)`: 3, 3 and 5 in the three
     stages), so its reference is k = 3, :math:`\\psi(C)` of the first two stages.
@@ -58,10 +58,10 @@ def reference_value(attn: str):
         >>> [reference_value(a) for a in ("se", "bilinear", "eca")]
         [4, 16, 3]
     """
-    from .. import pretrained
+    from ..runs import default_option
 
     key, values = _swept(attn)
-    value = pretrained.default_option(attn.lower(), key)
+    value = default_option(attn.lower(), key)
     if value is None and attn.lower() == "eca":
         value = 3
     if value not in values:
@@ -352,7 +352,7 @@ def compare_control(attn: str, task: str = "patches", *, tolerance: float = 0.10
                     alpha: float = 0.05) -> ComparisonTable:
     """Module ``attn`` and the plain network against the capacity control: a plain network of
     other width or depth whose parameters are within ``tolerance`` of the module's
-    (``chattn.pretrained.control_records``), paired by seed, Holm over the two rows.
+    (:func:`chattn.pretrained.control_records`), paired by seed, Holm over the two rows.
 
     Args:
         attn: a module of the grid.
