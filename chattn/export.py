@@ -131,6 +131,10 @@ def gates(model: nn.Module, x: torch.Tensor) -> dict[str, torch.Tensor]:
     r"""Run ``model`` on ``x`` (its mode unchanged) and return ``{"logits": ..., "gate.<where>": s, ...}``
     in forward order: the values :func:`to_onnx`'s outputs hold.
 
+    Args:
+        model: a network of ``chattn.models``.
+        x: normalised patches ``(N, 3, S, S)``.
+
     Shape: ``x (N, 3, S, S)`` -> logits ``(N, K)``, each gate ``(N, C, 1, 1)`` or ``(N, C, H, W)``.
 
     Example::
@@ -148,7 +152,12 @@ def gates(model: nn.Module, x: torch.Tensor) -> dict[str, torch.Tensor]:
 
 
 def gate_names(model: nn.Module, example: torch.Tensor | None = None) -> list[str]:
-    """Output names of :func:`to_onnx` for ``model``: ``['logits', 'gate.<where>', ...]``."""
+    """Output names of :func:`to_onnx` for ``model``: ``['logits', 'gate.<where>', ...]``.
+
+    Args:
+        model: a network of ``chattn.models``.
+        example: an input, as :func:`to_onnx` takes it.
+    """
     was = model.training
     try:
         return list(gates(_check_model(model).eval(), _example(model, example)))

@@ -59,8 +59,8 @@ def _package_hash() -> str:
 def networks() -> list[tuple[str, str, dict]]:
     """``(key, attn, options)`` of every network the page offers: the grid's (key ``attn``, no
     options), then every value of every sweep of :data:`chattn.pretrained.SWEEPS` (key
-    ``"{attn}_{letter}{value}"``, e.g. ``se_r8``, ``eca_k3``; the sweep's own network also at the
-    grid's default value, which the sweep trained again)."""
+    ``"{attn}_{letter}{value}"``, e.g. ``se_r8``, ``eca_k3``; at the grid's default value, the
+    sweep's own network when it trained one, else the grid's)."""
     from chattn import pretrained
     out = [(attn, attn, {}) for attn in pretrained.shipped()]
     for attn, (option, values) in pretrained.SWEEPS.items():
@@ -70,16 +70,15 @@ def networks() -> list[tuple[str, str, dict]]:
 
 def _shipped_networks():
     """``(key, attn, network)`` for every network of :func:`networks`, loaded through
-    chattn.pretrained only. A sweep network whose weights are missing stops the build (it is never
-    replaced by the grid's network of the same options)."""
+    chattn.pretrained only. A sweep network whose weights are missing stops the build; only at the
+    grid's default value does the grid's network stand in (:func:`chattn.pretrained.weights_path`)."""
     from chattn import pretrained
     for key, attn, options in networks():
-        if options and pretrained.weights_path(attn, **options) == pretrained.weights_path(attn):
+        if not pretrained.weights_path(attn, **options).is_file():
             opts = " ".join(f"--opt {k}={v}" for k, v in options.items())
-            raise FileNotFoundError(f"chattn_photograph: the sweep network {key} is not shipped (no "
-                                    f"{pretrained.weights_path(attn).parent / 'sweep'}/*.safetensors for "
-                                    f"{attn} {options}); train it with python -m chattn.train --attn {attn} "
-                                    f"{opts} --ship")
+            raise FileNotFoundError(f"chattn_photograph: the network {key} is not shipped (no "
+                                    f"{pretrained.weights_path(attn, **options)}); train it with python -m "
+                                    f"chattn.train --attn {attn} {opts} --epochs {pretrained.EPOCHS['patches']} --ship")
         yield key, attn, pretrained.load(attn, **options)
 
 
