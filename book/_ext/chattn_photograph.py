@@ -20,6 +20,7 @@ At build time (HTML builders only):
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import shutil
 import statistics
@@ -167,7 +168,7 @@ def _export(cache: Path) -> dict:
     from PIL import Image
 
     import chattn
-    from chattn import data
+    from chattn import data, export
 
     tmp = cache.with_name(cache.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -191,7 +192,10 @@ def _export(cache: Path) -> dict:
         photos.append({"name": name, "file": f"photos/{name}.png", "height": img.shape[0], "width": img.shape[1],
                        "bytes": (tmp / "photos" / f"{name}.png").stat().st_size})
     mean, std = data.channel_stats()
-    manifest = {"classes": list(data.PHOTOS), "patch": 32, "max_side": MAX_SIDE,
+    # The grey level behind transparent pixels: chattn.export.image_patches' default, so that the
+    # page and the package read an image with alpha alike.
+    background = inspect.signature(export.image_patches).parameters["background"].default
+    manifest = {"classes": list(data.PHOTOS), "patch": 32, "max_side": MAX_SIDE, "background": background,
                 "mean": mean.tolist(), "std": std.tolist(), "networks": networks, "photos": photos,
                 "chattn": chattn.__version__, "torch": torch.__version__}
     (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1))
