@@ -465,21 +465,21 @@ def diagram(module: nn.Module, x: torch.Tensor | None = None, title: str | None 
     steps = trace(module, x, state)
     rows, xs = _layout(steps)
     n_rows = max(rows) + 2
-    fig = plt.figure(figsize=(5.4, 0.95 * n_rows + 0.7))
+    fig = plt.figure(figsize=(7.6, 1.25 * n_rows + 0.8))      # 608 px at 80 dpi: the column, text >= 10 pt
     ax = fig.add_axes((0, 0, 1, 0.93 if title != "" else 1.0))
     ax.set_xlim(0, 1)
     ax.set_ylim(-(n_rows - 0.5), 0.55)
     ax.axis("off")
     box = dict(boxstyle="round,pad=0.45", lw=0.8, ec="#555555")
 
-    def node(xc, yc, text, color, size=8.5):
+    def node(xc, yc, text, color, size=10.5):
         return ax.text(xc, yc, text, ha="center", va="center", fontsize=size, color="black",
                        bbox=dict(box, fc=color), zorder=3, linespacing=1.3)
 
-    x_box = node(0.5, 0, f"X   {_fmt(tuple(x.shape))}", ROLE_COLORS["other"], 9)
+    x_box = node(0.5, 0, f"X   {_fmt(tuple(x.shape))}", ROLE_COLORS["other"], 11)
     state_box = None
     if state is not None:
-        state_box = node(_ORIGIN_X[STATE], 0, "(h, c) from the\nprevious block", ROLE_COLORS["other"], 8.5)
+        state_box = node(_ORIGIN_X[STATE], 0, "(h, c) from the\nprevious block", ROLE_COLORS["other"], 10.5)
     boxes = []
     for s, r, xc in zip(steps, rows, xs):
         text = s.label if not s.detail else f"{s.label}\n{s.detail}"
@@ -492,7 +492,7 @@ def diagram(module: nn.Module, x: torch.Tensor | None = None, title: str | None 
         boxes.append(node(xc, -r, text, ROLE_COLORS.get(s.role, ROLE_COLORS["other"])))
     last = len(steps) - 1
     y_box = node(0.5, -(max(rows) + 1), f"Y   {_fmt(steps[last].out_shape if isinstance(steps[last].out_shape, tuple) and steps[last].out_shape and isinstance(steps[last].out_shape[0], int) else tuple(x.shape))}",
-                 ROLE_COLORS["other"], 9)
+                 ROLE_COLORS["other"], 11)
     arrow = dict(arrowstyle="-|>", color="#333333", lw=0.9, shrinkA=2, shrinkB=2)
     label_box = dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.9)
     fig.canvas.draw()
@@ -507,7 +507,7 @@ def diagram(module: nn.Module, x: torch.Tensor | None = None, title: str | None 
         ax.annotate("", xy=(0.5, 1), xycoords=dst, xytext=(0.5, 0), textcoords=src, arrowprops=arrow,
                     zorder=2)
         if shape_text:
-            ax.text((xc_src + xc_dst) / 2 + 0.015, -(r_src + r_dst) / 2, shape_text, fontsize=7.5,
+            ax.text((xc_src + xc_dst) / 2 + 0.015, -(r_src + r_dst) / 2, shape_text, fontsize=10,
                     ha="left", va="center", color="#1f3b73", bbox=label_box, zorder=4)
 
     for i, s in enumerate(steps):
@@ -521,7 +521,7 @@ def diagram(module: nn.Module, x: torch.Tensor | None = None, title: str | None 
     connect(boxes[last], y_box, _fmt(steps[last].out_shape), xs[last], 0.5, rows[last], max(rows) + 1)
     if state_box is not None:                               # the new state goes on to the next block
         i = next(i for i, s in enumerate(steps) if any(p == STATE for p in s.parents))
-        out_box = node(_ORIGIN_X[STATE], -(max(rows) + 1), "(h, c) to the\nnext block", ROLE_COLORS["other"], 8.5)
+        out_box = node(_ORIGIN_X[STATE], -(max(rows) + 1), "(h, c) to the\nnext block", ROLE_COLORS["other"], 10.5)
         connect(boxes[i], out_box, _fmt(steps[i].out_shape), xs[i], _ORIGIN_X[STATE], rows[i], max(rows) + 1)
     scale = [i for i, s in enumerate(steps) if s.role == "scale" and INPUT in s.parents]
     if scale:
@@ -532,13 +532,13 @@ def diagram(module: nn.Module, x: torch.Tensor | None = None, title: str | None 
         ax.plot([x0, margin, margin], [0, 0, -rows[i]], color="#2e7d32", lw=0.9, zorder=1)
         ax.annotate("", xy=(bx0, -rows[i]), xytext=(margin, -rows[i]),
                     arrowprops=dict(arrow, color="#2e7d32"), zorder=2)
-        ax.text(margin + 0.01, -rows[i] / 2, f"X  {_fmt(tuple(x.shape))}", fontsize=7.5, rotation=90,
+        ax.text(margin + 0.01, -rows[i] / 2, f"X  {_fmt(tuple(x.shape))}", fontsize=10, rotation=90,
                 ha="left", va="center", color="#2e7d32", bbox=label_box, zorder=4)
     handles = [Patch(fc=ROLE_COLORS[k], ec="#555555", label=k) for k in ("squeeze", "excitation", "scale")]
-    ax.legend(handles=handles, loc="upper right" if state is None else "lower left", fontsize=8, frameon=False)
+    ax.legend(handles=handles, loc="upper right" if state is None else "lower left", fontsize=10, frameon=False)
     if title != "":
         fig.suptitle(title or f"{type(module).__name__}, traced on X of shape {_fmt(tuple(x.shape))}",
-                     fontsize=10, y=0.995)
+                     fontsize=12, y=0.995)
     check_figure_text(fig)
     return fig
 
