@@ -19,7 +19,7 @@ __version__ = "0.1.0"
 
 # Submodules with heavier dependencies (scikit-image, matplotlib, ipywidgets) load on first use:
 # ``import chattn`` stays light, and ``chattn.pretrained.load("se")`` still works.
-_LAZY = ("models", "data", "pretrained", "interactive", "bench", "train", "viz")
+_LAZY = ("models", "data", "pretrained", "interactive", "bench", "train", "viz", "analysis")
 
 
 def __getattr__(name):

@@ -10,16 +10,17 @@ for every call of an attention module in forward order, its gate :math:`s`:
     output  "logits"     (N, K)
     output  "gate.<where>"  (N, C, 1, 1), or (N, C, H, W) for a gate that varies over space
 
-``<where>`` names the call (:func:`gates` gives the same names): for a
-:class:`~chattn.models.SmallResNet` ``s1b0`` is stage 1, block 0 (``s1b0.conv1`` for GCT's gate
-before that block's ``conv1``, ``stem`` for GCT's gate before the stem); for any other network it
-is the module's qualified name, with ``#k`` for the k-th call of a module called more than once
-(DIA's shared module). The batch ``N`` is dynamic.
+``<where>`` names the call (:func:`gates` gives the same names) as the book names blocks
+(:func:`chattn.viz.block_label`, counted from 1): ``stage1.block1`` is stage 1, block 1 of
+:func:`~chattn.models.small_resnet` or :func:`~chattn.models.resnet50`; GCT's gates are
+``stage1.block1.conv1`` (``.conv2``, ``.conv3``, ``.downsample``), the one before the stem conv is
+``stem``; DIA's module, shared by a stage, gives ``stage1.block1``, ``stage1.block2``... one per
+call. A module outside a bottleneck keeps its dotted path (``#k`` for its k-th call, k >= 1).
+The batch ``N`` is dynamic.
 
-The gate is ``module.attention(input)`` of every top-level :class:`~chattn.base.ChannelAttention`
-(one not inside another) on the module's input, as :func:`chattn.pretrained.gate_statistics`
-computes it: the very tensor that scales ``X`` when the module's forward is ``x * attention(x)``,
-computed once more from the input for a module with its own forward (EncNet, DIA).
+The gate is what :func:`chattn.base.record_gates` reads: the output of each attention module's
+``gate``, the very tensor that scales ``X`` (EncNet's :math:`1 + \gamma`, see
+:class:`~chattn.base.ChannelAttention`).
 
 :func:`image_patches` cuts a photograph into the networks' input patches (the grid of
 ``patch x patch`` tiles from the top-left corner, normalised as :mod:`chattn.data` normalises).
@@ -30,11 +31,10 @@ Example::
     >>> net = pretrained.load("se")
     >>> names = export.to_onnx(net, "se.onnx")          # doctest: +SKIP
     >>> names[:3]                                        # doctest: +SKIP
-    ['logits', 'gate.s1b0', 'gate.s1b1']
+    ['logits', 'gate.stage1.block1', 'gate.stage1.block2']
 """
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import warnings
@@ -45,7 +45,8 @@ import torch
 from torch import nn
 
 from . import _validate
-from .base import ChannelAttention
+from .base import ChannelAttention, GateCall, record_gates
+from .models.resnet import Bottleneck
 
 __all__ = ["to_onnx", "gates", "gate_names", "image_patches", "OPSET", "EXPORTERS"]
 
@@ -55,66 +56,40 @@ OPSET = 18
 EXPORTERS = ("torchscript", "dynamo")
 
 
-def _attention_modules(model: nn.Module) -> tuple[dict[nn.Module, str], set[nn.Module]]:
-    """Top-level ChannelAttention modules (none inside another) -> a readable place name; and the
-    modules shared by the blocks of a stage (DIA), whose k-th call is block k."""
-    found: dict[nn.Module, str] = {}
-    for name, m in model.named_modules(remove_duplicate=True):
-        if isinstance(m, ChannelAttention) and not any(name.startswith(n + ".") for n in found.values()):
-            found[m] = name
-    places, shared = {}, set()
-    from .models.small import SmallResNet       # the small net names its gates by stage and block
-    if isinstance(model, SmallResNet):
-        if model.stem_attn is not None:
-            places[model.stem_attn] = "stem"
-        for stage, block, attn in model.blocks():
-            if isinstance(attn, nn.ModuleDict):
-                places.update({m: f"s{stage}b{block.index}.{key}" for key, m in attn.items()})
-            elif attn is not None and not block.recurrent:
-                places[attn] = f"s{stage}b{block.index}"
-            elif attn is not None:
-                places[attn] = f"s{stage}b"     # shared per stage (DIA): call k is block k
-                shared.add(attn)
-    return {m: places.get(m, name) for m, name in found.items()}, shared
+def _places(model: nn.Module) -> dict[nn.Module, list[str]]:
+    """Attention module -> the names of its calls in forward order, as the book names blocks
+    (:func:`chattn.viz.block_label`, 1-based): ``stem``, ``stage1.block1``, ``stage1.block1.conv1``
+    (GCT). A module shared by a stage's blocks (DIA) has one name per block."""
+    places: dict[nn.Module, list[str]] = {}
+    stem = getattr(model, "stem_attn", None)
+    if isinstance(stem, ChannelAttention):
+        places[stem] = ["stem"]
+    for block in model.modules():
+        if not isinstance(block, Bottleneck) or block.attn is None:
+            continue
+        where = f"stage{block.stage}.block{block.index + 1}"
+        if isinstance(block.attn, nn.ModuleDict):               # GCT: a gate before each conv
+            for conv, m in block.attn.items():
+                places[m] = [f"{where}.{conv}"]
+        else:
+            places.setdefault(block.attn, []).append(where)     # DIA: one name per block
+    return places
 
 
-@contextlib.contextmanager
-def _recording(model: nn.Module):
-    """Within the block, every call of an attention module appends ``(place, gate)`` to the list."""
-    record: list[tuple[str, torch.Tensor]] = []
-    calls: dict[nn.Module, int] = {}
-    places, shared = _attention_modules(model)
-
-    def keep(module, gate):
-        k = calls[module] = calls.get(module, -1) + 1
-        place = places[module]
-        if module in shared:
-            place = f"{place}{k}"
-        elif k:
-            place = f"{place}#{k}"
-        record.append((place, gate))
-        return gate
-
-    def recording(module, attention):
-        return lambda *args: keep(module, attention(*args))
-
-    def hook(module, args, out):                 # returns None: the module's output is unchanged
-        keep(module, module.attention(*args))
-
-    handles, patched = [], []
-    for m in places:
-        if type(m).forward is ChannelAttention.forward:      # Y = s · X: keep the s it computes
-            m.attention = recording(m, m.attention)
-            patched.append(m)
-        else:                                                 # its own forward (EncNet, DIA): s again
-            handles.append(m.register_forward_hook(hook))
-    try:
-        yield record
-    finally:
-        for h in handles:
-            h.remove()
-        for m in patched:
-            del m.attention
+def _named(model: nn.Module, calls: list[GateCall]) -> list[tuple[str, torch.Tensor]]:
+    """``(gate.<where>, s)`` for every recorded call: the book's name where the module sits in a
+    block (call k of a shared module is its k-th block), else its dotted path (``#k`` from the
+    second call on)."""
+    places, count, out = _places(model), {}, []
+    for call in calls:
+        k = count[call.module] = count.get(call.module, -1) + 1
+        names = places.get(call.module)
+        if names:
+            where = names[k % len(names)]
+        else:
+            where = call.name + (f"#{k}" if k else "")
+        out.append((f"gate.{where}", call.s))
+    return out
 
 
 class _WithGates(nn.Module):
@@ -125,9 +100,9 @@ class _WithGates(nn.Module):
         self.model = model
 
     def forward(self, x: torch.Tensor):
-        with _recording(self.model) as record:
+        with record_gates(self.model) as calls:
             logits = self.model(x)
-        return (logits, *[g for _, g in record])
+        return (logits, *[call.s for call in calls])
 
 
 def _check_model(model) -> nn.Module:
@@ -162,14 +137,14 @@ def gates(model: nn.Module, x: torch.Tensor) -> dict[str, torch.Tensor]:
 
         >>> from chattn.models import small_resnet
         >>> out = gates(small_resnet("se").eval(), torch.randn(2, 3, 32, 32))
-        >>> list(out)[:3], tuple(out["gate.s3b1"].shape)
-        (['logits', 'gate.s1b0', 'gate.s1b1'], (2, 128, 1, 1))
+        >>> list(out)[:3], tuple(out["gate.stage3.block2"].shape)
+        (['logits', 'gate.stage1.block1', 'gate.stage1.block2'], (2, 128, 1, 1))
     """
     _check_model(model)
     _validate.feature_map(x, 3)
-    with _recording(model) as record:
+    with record_gates(model) as calls:
         logits = model(x)
-    return {"logits": logits, **{f"gate.{p}": g for p, g in record}}
+    return {"logits": logits, **dict(_named(model, calls))}
 
 
 def gate_names(model: nn.Module, example: torch.Tensor | None = None) -> list[str]:
@@ -211,7 +186,7 @@ def to_onnx(model: nn.Module, path: str | Path, example: torch.Tensor | None = N
 
         >>> from chattn.models import small_resnet
         >>> to_onnx(small_resnet("eca"), "eca.onnx")[:2]        # doctest: +SKIP
-        ['logits', 'gate.s1b0']
+        ['logits', 'gate.stage1.block1']
     """
     _check_model(model)
     if not isinstance(path, (str, os.PathLike)):

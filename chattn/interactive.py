@@ -1,7 +1,8 @@
 r"""Sliders for the book: one helper, live in a kernel, still moving on the static site.
 
 :func:`slider` takes a function ``draw(**values) -> matplotlib.figure.Figure`` and one or two
-keyword arguments, each a list of values (the first is the initial one):
+keyword arguments, each a list of values (the first is the initial one), and optionally
+``caption(**values) -> str``, a sentence under the figure that says what moved, in words and numbers:
 
 - **live** mode (a Jupyter or Colab kernel): ipywidgets sliders re-draw the figure on every move;
 - **static** mode (environment variable ``CHATTN_STATIC=1``, set by the book build): every
@@ -24,6 +25,8 @@ Example::
     ...     ax.bar(["C", "C/r"], [64, 64 / reduction])
     ...     return fig
     >>> slider(draw, reduction=[2, 4, 8, 16])       # last expression of a cell: displays itself
+    >>> slider(draw, caption=lambda reduction: f"r = {reduction}: {64 // reduction} hidden units",
+    ...        reduction=[2, 4, 8, 16])             # a caption under each frame says what moved
 """
 from __future__ import annotations
 
@@ -43,13 +46,13 @@ _forced: str | None = None
 _MAX_PARAMS = 2
 
 # One handler, copied onto each range input: find the block, turn the slider positions into a
-# frame index (row-major over the parameters), show that frame and update the value labels.
-# Frames not fetched yet take their src from data-src (the first move fetches that slider's frames).
+# frame index (row-major over the parameters), show that frame and its caption (every element with
+# a data-frame attribute) and update the value labels. Frames not fetched yet take their src from data-src (the first move fetches that slider's frames).
 _ONINPUT = (
     "var b=this.closest('.chattn-slider'),r=b.querySelectorAll('input[type=range]'),i=0;"
     "r.forEach(function(e){i=i*(+e.max+1)+(+e.value);"
     "e.parentNode.querySelector('output').textContent=JSON.parse(e.dataset.labels)[+e.value];});"
-    "b.querySelectorAll('img.chattn-frame').forEach(function(m){"
+    "b.querySelectorAll('[data-frame]').forEach(function(m){"
     "if(!m.getAttribute('src')&&m.dataset.src)m.src=m.dataset.src;"
     "m.style.display=(+m.dataset.frame===i)?'':'none';});"
 )
@@ -75,9 +78,12 @@ def mode() -> str:
     return "static" if flag in ("1", "true", "yes") else "live"
 
 
-def _check(draw: Callable, params: dict[str, Any]) -> dict[str, list]:
+def _check(draw: Callable, caption: Callable | None, params: dict[str, Any]) -> dict[str, list]:
     if not callable(draw):
         raise TypeError(f"draw must be a callable draw(**values) -> Figure, got {type(draw).__name__}")
+    if caption is not None and not callable(caption):
+        raise TypeError(f"caption must be None or a callable caption(**values) -> str, "
+                        f"got {type(caption).__name__}")
     if not params:
         raise ValueError("slider needs at least one parameter, e.g. slider(draw, reduction=[4, 8, 16])")
     if len(params) > _MAX_PARAMS:
@@ -139,6 +145,20 @@ def _render(draw: Callable, values: dict[str, Any]) -> bytes:
     return buf.getvalue()
 
 
+def _caption(caption: Callable | None, values: dict[str, Any]) -> str | None:
+    """``caption(**values)``, checked: a non-empty ``str`` that shows no nan or inf."""
+    if caption is None:
+        return None
+    text = caption(**values)
+    if not isinstance(text, str):
+        raise TypeError(f"caption must return a str, got {type(text).__name__} for {values}")
+    if not text.strip():
+        raise ValueError(f"caption returned an empty text for {values}")
+    if _NOT_FINITE.search(text):
+        raise ValueError(f"the caption shows a value that is not finite: {text!r}")
+    return text
+
+
 class StaticSlider:
     """Precomputed frames of a slider, displayed as one self-contained HTML block.
 
@@ -146,12 +166,16 @@ class StaticSlider:
         params: the parameter names and their values, in order.
         frames: PNG bytes, one per combination of values (row-major: the last parameter varies
             fastest).
+        captions: one text per frame, in the same order, or ``None`` (no caption).
         html: the HTML block (what ``_repr_html_`` returns).
     """
 
-    def __init__(self, params: dict[str, list], frames: list[bytes]):
+    def __init__(self, params: dict[str, list], frames: list[bytes], captions: list[str] | None = None):
+        if captions is not None and len(captions) != len(frames):
+            raise ValueError(f"captions must give one text per frame: {len(captions)} for {len(frames)} frames")
         self.params = params
         self.frames = frames
+        self.captions = captions
         self.html = self._build_html()
 
     def _build_html(self) -> str:
@@ -178,8 +202,16 @@ class StaticSlider:
             where = f'src="{uri}"' if i == 0 else f'data-src="{uri}"'
             imgs.append(f'<img class="chattn-frame" data-frame="{i}" alt="{esc(alt)}" '
                         f'width="{width}" height="{height}" style="{style}" {where}>')
+        texts = []
+        for i, text in enumerate(self.captions or []):
+            # Text, not part of the image: it reflows, scales with the reader's font and reads
+            # aloud; shown and hidden with its frame by the same handler.
+            hidden = "" if i == 0 else ' style="display:none"'
+            texts.append(f'<p class="chattn-caption" data-frame="{i}"{hidden}>{esc(text)}</p>')
+        captions = ('<div class="chattn-captions" aria-live="polite">' + "".join(texts) + "</div>"
+                    if texts else "")
         return ('<div class="chattn-slider">' + "".join(rows)
-                + '<div class="chattn-frames">' + "".join(imgs) + "</div></div>")
+                + '<div class="chattn-frames">' + "".join(imgs) + "</div>" + captions + "</div>")
 
     def _repr_html_(self) -> str:
         return self.html
@@ -189,7 +221,11 @@ class StaticSlider:
         return f"<StaticSlider {shape} ({len(self.frames)} frames)>"
 
 
-def _live(draw: Callable, params: dict[str, list]):
+def _caption_html(text: str | None) -> str:
+    return "" if text is None else f'<p class="chattn-caption">{html.escape(text)}</p>'
+
+
+def _live(draw: Callable, caption: Callable | None, params: dict[str, list]):
     import ipywidgets as widgets
 
     # The first option is the initial value (passing value= too leaves ``label`` empty).
@@ -197,45 +233,59 @@ def _live(draw: Callable, params: dict[str, list]):
                                         continuous_update=False)
                 for name, values in params.items()]
     # The first frame is drawn here, outside any widget, so an error in draw reaches the caller.
-    image = widgets.Image(value=_render(draw, {k: v[0] for k, v in params.items()}), format="png")
+    first = {k: v[0] for k, v in params.items()}
+    image = widgets.Image(value=_render(draw, first), format="png")
+    below = [image]
+    if caption is not None:
+        text = widgets.HTML(value=_caption_html(_caption(caption, first)))
+        below.append(text)
     errors = widgets.Output()
 
     def redraw(_change=None):
         with errors:                            # later errors show under the figure
             errors.clear_output()
-            image.value = _render(draw, {c.description: c.value for c in controls})
+            values = {c.description: c.value for c in controls}
+            image.value = _render(draw, values)
+            if caption is not None:
+                text.value = _caption_html(_caption(caption, values))
 
     for c in controls:
         c.observe(redraw, names="value")
-    return widgets.VBox([*controls, image, errors])
+    return widgets.VBox([*controls, *below, errors])
 
 
-def slider(draw: Callable[..., Any], **params: Sequence) -> Any:
+def slider(draw: Callable[..., Any], caption: Callable[..., str] | None = None, **params: Sequence) -> Any:
     """Show ``draw(**values)`` with one or two sliders over the given values.
 
     Args:
         draw: a function of the parameters, by keyword, that returns a matplotlib
             :class:`~matplotlib.figure.Figure` (the helper renders it and closes it).
+        caption: ``None``, or a function of the same keywords that returns a sentence saying what
+            moved, in words and numbers (e.g. ``"r = 8: 67,816 parameters"``); shown as text under
+            the figure (HTML, not part of the image), changing with it.
         **params: one or two ``name=[v0, v1, ...]`` lists; the first value is the initial one.
             Values may be numbers or strings; each list must be non-empty, without repeats.
 
     Returns:
-        In live mode an ``ipywidgets.VBox`` (sliders, image, error area); in static mode a
+        In live mode an ``ipywidgets.VBox`` (sliders, image, caption, error area); in static mode a
         :class:`StaticSlider` with all ``len(list1) * len(list2)`` frames. Either displays itself
         as the last expression of a cell.
 
     Raises:
-        TypeError: ``draw`` is not callable, a value list is not a list, or ``draw`` does not
-            return a Figure.
-        ValueError: no parameter, more than two, or an empty list.
+        TypeError: ``draw`` or ``caption`` is not callable, a value list is not a list, ``draw``
+            does not return a Figure or ``caption`` does not return a str.
+        ValueError: no parameter, more than two, an empty list, or a caption that is empty or
+            shows nan or inf.
 
     Example::
 
         >>> slider(draw, k_size=[1, 3, 5, 7, 9], image=["brick", "coffee"])   # 10 frames
     """
-    params = _check(draw, params)
+    params = _check(draw, caption, params)
     if mode() == "live":
-        return _live(draw, params)
+        return _live(draw, caption, params)
     names = list(params)
-    frames = [_render(draw, dict(zip(names, combo))) for combo in itertools.product(*params.values())]
-    return StaticSlider(params, frames)
+    combos = [dict(zip(names, combo)) for combo in itertools.product(*params.values())]
+    captions = None if caption is None else [_caption(caption, values) for values in combos]
+    frames = [_render(draw, values) for values in combos]
+    return StaticSlider(params, frames, captions)

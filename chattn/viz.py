@@ -57,7 +57,7 @@ from torch.overrides import TorchFunctionMode
 
 from . import excite as _excite
 from . import squeeze as _squeeze
-from .base import ChannelAttention
+from .base import ChannelAttention, Gate
 from .interactive import check_figure_text
 
 __all__ = ["Step", "trace", "diagram", "frame_diagram", "show", "ROLE_COLORS", "n_params", "AttentionCall",
@@ -230,8 +230,8 @@ def _module_step(name: str, mod: nn.Module) -> Step:
 def _hook_modules(module: nn.Module, rec: _Recorder) -> list:
     handles = []
     for name, mod in module.named_modules():
-        if mod is module or type(mod) in (nn.Sequential, nn.ModuleList, nn.ModuleDict):
-            continue
+        if mod is module or type(mod) in (nn.Sequential, nn.ModuleList, nn.ModuleDict, Gate):
+            continue                    # containers are looked into; the gate passes s on
         stack: list = []
 
         def pre(m, args, kwargs, name=name, stack=stack):

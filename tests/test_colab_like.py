@@ -245,16 +245,23 @@ control.value = 4                       # what a move of the slider does in the 
 assert control.label == "4", control.label
 assert image.value != before and image.value[:4] == b"\\x89PNG"
 assert errors.outputs == ()
-print("MOVED", type(control).__name__, type(image).__name__, type(errors).__name__)"""
+captioned = slider(draw, caption=lambda k: f"k = {k}: {k} points", k=[2, 3, 4])
+control, image, caption, errors = captioned.children
+assert caption.value == '<p class="chattn-caption">k = 2: 2 points</p>', caption.value
+control.value = 3
+assert caption.value == '<p class="chattn-caption">k = 3: 3 points</p>', caption.value
+print("MOVED", type(control).__name__, type(image).__name__, type(errors).__name__,
+      "CAPTION", type(caption).__name__)"""
 
 
 def test_slider_redraws_when_moved(colab, tmp_path):
     """chattn.interactive's live slider with this ipywidgets: setting the slider's value (what the
-    front end does) redraws the Image, and nothing lands in the error Output."""
+    front end does) redraws the Image, nothing lands in the error Output, and a caption (an HTML
+    widget under the image) follows the slider."""
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(MOVE)])
     run(colab, nb, tmp_path / "move.ipynb")
     printed = "".join(o.get("text", "") for o in nb.cells[0].outputs if o.output_type == "stream")
-    assert "MOVED SelectionSlider Image Output" in printed, nb.cells[0].outputs
+    assert "MOVED SelectionSlider Image Output CAPTION HTML" in printed, nb.cells[0].outputs
 
 
 def test_install_cell_says_why_when_pip_fails(colab, tmp_path):

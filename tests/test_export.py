@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from chattn import data, export, pretrained
-from chattn.models import small_resnet
+from chattn.models import resnet50, small_resnet
 
 ROOT = Path(__file__).resolve().parents[1]
 TOL = 1e-4
@@ -103,11 +103,16 @@ def test_dynamo_exporter_matches_torch(tmp_path, one_thread):
 def test_gate_names_follow_the_blocks(one_thread):
     net = small_resnet("dia").eval()
     names = export.gate_names(net)
-    assert names == ["logits"] + [f"gate.s{s}b{b}" for s in (1, 2, 3) for b in (0, 1)]
+    assert names == ["logits"] + [f"gate.stage{s}.block{b}" for s in (1, 2, 3) for b in (1, 2)]
     gct = export.gate_names(small_resnet("gct").eval())
-    assert gct[:5] == ["logits", "gate.stem", "gate.s1b0.conv1", "gate.s1b0.conv2", "gate.s1b0.conv3"]
-    assert "gate.s2b0.downsample" in gct
+    assert gct[:5] == ["logits", "gate.stem", "gate.stage1.block1.conv1", "gate.stage1.block1.conv2",
+                       "gate.stage1.block1.conv3"]
+    assert "gate.stage2.block1.downsample" in gct
     assert export.gate_names(small_resnet(None)) == ["logits"]
+    # resnet50 names its blocks the same way (4 stages of 3, 4, 6, 3)
+    wide = export.gates(resnet50("eca").eval(), torch.randn(2, 3, 64, 64))
+    assert list(wide)[1:4] == ["gate.stage1.block1", "gate.stage1.block2", "gate.stage1.block3"]
+    assert list(wide)[-1] == "gate.stage4.block3" and len(wide) == 1 + 16
 
 
 def test_gates_are_what_the_module_computes(one_thread):
@@ -121,8 +126,8 @@ def test_gates_are_what_the_module_computes(one_thread):
         logits = net(x)
     h.remove()
     assert torch.equal(out["logits"], logits)
-    assert torch.equal(out["gate.s2b0"], seen[0])
-    assert out["gate.s2b0"].shape == (3, 64, 16, 16)                  # bilinear: a gate over space
+    assert torch.equal(out["gate.stage2.block1"], seen[0])
+    assert out["gate.stage2.block1"].shape == (3, 64, 16, 16)                  # bilinear: a gate over space
     assert net.training is False
 
 

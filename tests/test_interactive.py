@@ -2,6 +2,7 @@
 import base64
 import itertools
 import json
+from pathlib import Path
 from html.parser import HTMLParser
 
 import matplotlib
@@ -216,3 +217,102 @@ def test_png_size_reads_the_header_and_refuses_other_data():
 def test_set_mode_rejects_unknown():
     with pytest.raises(ValueError, match="mode"):
         interactive.set_mode("dynamic")
+
+
+def reduction_caption(reduction):
+    """A caption in words and numbers, as a chapter writes one."""
+    return f"r = {reduction}: {64 // reduction} hidden units & {reduction ** 2:,} <b>"
+
+
+def test_static_captions_are_text_under_the_frames_one_per_frame():
+    interactive.set_mode("static")
+    plain = slider(recording_draw([]), reduction=[2, 4, 8])
+    captioned = slider(recording_draw([]), caption=reduction_caption, reduction=[2, 4, 8])
+    assert captioned.frames == plain.frames           # the caption is not drawn into the image
+    assert plain.captions is None and "chattn-caption" not in plain.html
+    assert captioned.captions == [reduction_caption(r) for r in (2, 4, 8)]
+    page = parse(captioned.html)
+    ps = [a for a in page.of("p") if a.get("class") == "chattn-caption"]
+    assert [a["data-frame"] for a in ps] == ["0", "1", "2"]
+    assert "style" not in ps[0] and all(a["style"] == "display:none" for a in ps[1:])
+    # Escaped text, after the frames, in a region a screen reader announces when it changes.
+    assert "&amp; 64 &lt;b&gt;" in captioned.html and "<b>" not in captioned.html
+    assert captioned.html.index("chattn-caption") > captioned.html.rindex("chattn-frame")
+    assert any(a.get("class") == "chattn-captions" and a.get("aria-live") == "polite" for a in page.of("div"))
+
+
+def test_static_captions_with_two_params_follow_the_frames():
+    interactive.set_mode("static")
+    out = slider(recording_draw([]), caption=lambda k, image: f"k = {k} on {image}",
+                 k=[1, 3], image=["brick", "coffee"])
+    assert out.captions == ["k = 1 on brick", "k = 1 on coffee", "k = 3 on brick", "k = 3 on coffee"]
+
+
+def test_live_caption_is_an_html_widget_under_the_image_that_follows_the_slider():
+    import ipywidgets as widgets
+
+    interactive.set_mode("live")
+    box = slider(recording_draw([]), caption=reduction_caption, reduction=[2, 4, 8])
+    kinds = [type(w).__name__ for w in box.children]
+    assert kinds == ["SelectionSlider", "Image", "HTML", "Output"]
+    control, text = box.children[0], box.children[2]
+    assert isinstance(text, widgets.HTML)
+    assert text.value == '<p class="chattn-caption">r = 2: 32 hidden units &amp; 4 &lt;b&gt;</p>'
+    control.value = 8
+    assert "r = 8: 8 hidden units" in text.value
+    no_caption = slider(recording_draw([]), reduction=[2, 4])
+    assert not any(isinstance(w, widgets.HTML) for w in no_caption.children)
+
+
+@pytest.mark.parametrize("m", ["static", "live"])
+@pytest.mark.parametrize("caption, error, match", [
+    ("r = 4", TypeError, "caption must be None or a callable"),
+    (lambda r: 4.0, TypeError, "caption must return a str, got float"),
+    (lambda r: "  ", ValueError, "empty"),
+    (lambda r: f"accuracy {float('nan')} %", ValueError, "not finite"),
+    (lambda r: f"ratio {float('inf')}", ValueError, "not finite"),
+])
+def test_bad_captions_are_refused(m, caption, error, match):
+    interactive.set_mode(m)
+    with pytest.raises(error, match=match):
+        slider(recording_draw([]), caption=caption, r=[1, 2])
+
+
+def test_a_caption_error_comes_from_the_caption():
+    def caption(r):
+        raise KeyError(f"no accuracy for r={r}")
+
+    interactive.set_mode("static")
+    with pytest.raises(KeyError, match="r=1"):
+        slider(recording_draw([]), caption=caption, r=[1, 2])
+
+
+@pytest.mark.slow
+def test_static_caption_switches_with_its_frame_in_chromium():
+    """The inline handler in a real browser: moving the range shows one frame and its caption."""
+    sys_path = str(Path(__file__).resolve().parents[1] / "scripts")
+    import sys
+    sys.path.insert(0, sys_path)
+    from chromium import CHROMIUM, CHROMIUM_ARGS
+    playwright = pytest.importorskip("playwright.sync_api")
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} not found: apt-get install -y chromium (scripts/test.sh does it)")
+    interactive.set_mode("static")
+    out = slider(recording_draw([]), caption=lambda k, image: f"k = {k} on {image}",
+                 k=[1, 3, 5], image=["brick", "coffee"])
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            pg = browser.new_page()
+            pg.set_content(f"<!doctype html><html><body>{out.html}</body></html>")
+            shown = """() => Array.from(document.querySelectorAll('[data-frame]'))
+                .filter(e => getComputedStyle(e).display !== 'none')
+                .map(e => e.tagName + ':' + e.dataset.frame + ':' + e.textContent)"""
+            assert pg.evaluate(shown) == ["IMG:0:", "P:0:k = 1 on brick"]
+            ranges = pg.locator("input[type=range]")
+            for index, value in ((0, "2"), (1, "1")):
+                ranges.nth(index).fill(value)          # fill() sets the value and fires input
+            assert pg.evaluate(shown) == ["IMG:5:", "P:5:k = 5 on coffee"]
+            assert pg.locator("output").all_text_contents() == ["5", "coffee"]
+        finally:
+            browser.close()

@@ -65,4 +65,4 @@ class DIA(ChannelAttention):
 
     def forward(self, x: torch.Tensor, state=None):
         h, c = self.step(x, state)
-        return x * h[:, :, None, None], (h, c)
+        return x * self.gate(h[:, :, None, None]), (h, c)

@@ -92,7 +92,8 @@ class EncModule(ChannelAttention):
     def forward(self, x: torch.Tensor):
         en = self.encode(x)                             # (B, C)
         gamma = self.fc(en)[:, :, None, None]           # (B, C, 1, 1)
-        y = F.relu(x + x * gamma)
+        self.gate(1.0 + gamma)                          # s = 1 + γ, for hooks: y = δ(X)·s
+        y = F.relu(x + x * gamma)                       # the official sum (bit for bit)
         if self.num_classes is not None:
             return y, self.selayer(en)
         return y
