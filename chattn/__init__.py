@@ -10,7 +10,7 @@ by name::
     >>> eca = chattn.create("eca", 256)
 """
 from . import excite, squeeze
-from .base import ChannelAttention, Compose
+from .base import ChannelAttention, Compose, Gate, GateCall, record_gates
 from .modules import (SE, EncModule, GSoP, FcaNet, BilinearAttention, ECA, CALayer, DIA, SRM, GCT,
                       SOCA)
 from .registry import available, create, register
@@ -19,7 +19,7 @@ __version__ = "0.1.0"
 
 # Submodules with heavier dependencies (scikit-image, matplotlib, ipywidgets) load on first use:
 # ``import chattn`` stays light, and ``chattn.pretrained.load("se")`` still works.
-_LAZY = ("models", "data", "pretrained", "interactive", "bench", "train", "viz", "analysis")
+_LAZY = ("models", "data", "pretrained", "interactive", "bench", "train", "viz", "analysis", "runs", "distributed")
 
 
 def __getattr__(name):
@@ -28,6 +28,7 @@ def __getattr__(name):
         return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'chattn' has no attribute {name!r}")
 
-__all__ = ["available", "create", "register", "ChannelAttention", "Compose", "squeeze", "excite",
+__all__ = ["available", "create", "register", "ChannelAttention", "Compose", "Gate", "GateCall",
+           "record_gates", "squeeze", "excite",
            "SE", "EncModule", "GSoP", "FcaNet", "BilinearAttention", "ECA", "CALayer", "DIA", "SRM",
            "GCT", "SOCA"]

@@ -14,6 +14,10 @@ Patches are float32, normalised per channel with the mean and standard deviation
 regions (:func:`channel_stats` computes them; no number is typed in). Everything is built in about a
 second and cached in memory. Augmentation (:func:`augment`) runs in torch on batches.
 
+For ImageNet-sized work: :func:`preprocess` (the official networks' evaluation crop and
+normalisation, :data:`IMAGENET_MEAN`, :data:`IMAGENET_STD`) and :class:`ImageFolder` (a folder of
+images in the ImageNet layout, the papers' training augmentation).
+
 Example::
 
     >>> from chattn.data import PHOTOS, make_dataset
@@ -25,6 +29,8 @@ from __future__ import annotations
 
 import functools
 import math
+import random
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -278,3 +284,113 @@ def augment(x: torch.Tensor, generator: torch.Generator | None = None, pad: int 
         mean = img.mean((1, 2, 3), keepdim=True)
         x = normalize((a * (img - mean) + b * mean).clamp(0, 1))
     return x
+
+
+# --- ImageNet: the official networks' preprocessing, a folder of images ----------------------------
+
+#: The RGB mean of the normalisation every official network was trained with, ``(img - mean) / std`` on [0, 1].
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+#: The RGB standard deviation of that normalisation.
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def preprocess(image, size: int = 224) -> torch.Tensor:
+    r"""An RGB image as the official networks were evaluated on it: the short side resized to
+    ``size / 0.875`` (256 for 224), the centre ``size`` x ``size`` crop, values in [0, 1], then
+    ``(x - IMAGENET_MEAN) / IMAGENET_STD`` per channel.
+
+    Args:
+        image: a ``PIL.Image`` or an ``(H, W, 3)`` / ``(H, W)`` uint8 array (e.g. ``skimage.data.chelsea()``).
+        size: side of the crop.
+
+    Shape: returns ``(3, size, size)`` float32.
+
+    Example::
+
+        >>> import numpy as np
+        >>> preprocess(np.zeros((300, 451, 3), dtype=np.uint8)).shape
+        torch.Size([3, 224, 224])
+    """
+    import numpy as np
+    from PIL import Image
+
+    size = _validate.positive_int(size, "size")
+    if isinstance(image, np.ndarray):
+        if image.dtype != np.uint8 or image.ndim not in (2, 3):
+            raise ValueError(f"image must be an (H, W) or (H, W, 3) uint8 array, got {image.dtype} {image.shape}")
+        image = Image.fromarray(image)
+    if not isinstance(image, Image.Image):
+        raise TypeError(f"image must be a PIL.Image or a uint8 numpy array, got {type(image).__name__}")
+    img = image.convert("RGB")
+    w, h = img.size
+    scale = round(size / 0.875) / min(w, h)
+    img = img.resize((max(size, round(w * scale)), max(size, round(h * scale))), Image.BILINEAR)
+    w, h = img.size
+    x0, y0 = (w - size) // 2, (h - size) // 2
+    img = img.crop((x0, y0, x0 + size, y0 + size))
+    x = torch.from_numpy(np.asarray(img, dtype=np.float32) / 255.0).permute(2, 0, 1)      # (3, S, S)
+    return (x - torch.tensor(IMAGENET_MEAN)[:, None, None]) / torch.tensor(IMAGENET_STD)[:, None, None]
+
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".webp", ".tif", ".tiff")
+
+
+class ImageFolder(torch.utils.data.Dataset):
+    """Images in ``root/<class>/...`` (any depth), read with PIL; classes are the sorted folder
+    names, labels their indices.
+
+    Training (``train=True``): a random crop of 8-100% of the area and aspect 3/4-4/3 resized to
+    ``size`` x ``size``, and a horizontal flip with probability 1/2 (the ImageNet recipe of the
+    papers). Evaluation: :func:`preprocess` (the short side resized to
+    ``size / 0.875``, the centre crop). Then ``(img - IMAGENET_MEAN) / IMAGENET_STD``.
+
+    ``dataset[i]`` is ``(x, y)``: ``x (3, size, size)`` float32, ``y`` an int.
+    """
+
+    def __init__(self, root, size: int = 224, train: bool = True):
+        self.root = Path(root)
+        if not self.root.is_dir():
+            raise ValueError(f"data folder {str(self.root)!r} is not a directory")
+        self.size = _validate.positive_int(size, "size")
+        self.train = bool(train)
+        self.classes = sorted(d.name for d in self.root.iterdir() if d.is_dir())
+        self.samples = [(p, i) for i, c in enumerate(self.classes) for p in sorted((self.root / c).rglob("*"))
+                        if p.suffix.lower() in IMAGE_EXTENSIONS]
+        if not self.samples:
+            raise ValueError(f"data folder {str(self.root)!r} holds no images in class sub-folders "
+                             f"(root/<class>/*{IMAGE_EXTENSIONS[0]}, ...)")
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, i: int):
+        import numpy as np
+        from PIL import Image
+        path, label = self.samples[i]
+        with Image.open(path) as im:
+            img = im.convert("RGB")
+        if not self.train:
+            return preprocess(img, self.size), label
+        w, h = img.size
+        for _ in range(10):                     # a random crop of 8-100% of the area, aspect 3/4-4/3
+            area = w * h * random.uniform(0.08, 1.0)
+            ratio = math.exp(random.uniform(math.log(3 / 4), math.log(4 / 3)))
+            cw, ch = round(math.sqrt(area * ratio)), round(math.sqrt(area / ratio))
+            if 0 < cw <= w and 0 < ch <= h:
+                x0, y0 = random.randint(0, w - cw), random.randint(0, h - ch)
+                break
+        else:
+            cw = ch = min(w, h)
+            x0, y0 = (w - cw) // 2, (h - ch) // 2
+        img = img.resize((self.size, self.size), Image.BILINEAR, box=(x0, y0, x0 + cw, y0 + ch))
+        if random.random() < 0.5:
+            img = img.transpose(Image.FLIP_LEFT_RIGHT)
+        x = torch.from_numpy(np.asarray(img, dtype=np.float32) / 255.0).permute(2, 0, 1)    # (3, S, S)
+        mean, std = torch.tensor(IMAGENET_MEAN)[:, None, None], torch.tensor(IMAGENET_STD)[:, None, None]
+        return (x - mean) / std, label
+
+
+def seed_worker(worker_id: int):
+    """A DataLoader worker's ``worker_init_fn``: seed Python's ``random`` (which ImageFolder's crops
+    draw from) from the worker's torch seed, one stream per worker."""
+    random.seed(torch.initial_seed() % 2 ** 32)        # PIL crops draw from ``random``: one stream per worker

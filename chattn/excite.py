@@ -35,7 +35,9 @@ class MLP(nn.Sequential):
     RCAN's ``conv_du``. ``conv=True`` uses 1x1 convolutions (RCAN, SoCA), else ``nn.Linear``.
 
     Args:
-        channels: C.  reduction: r (hidden width ``C // r``).  bias: biases on both layers.
+        channels: C.
+        reduction: r (hidden width ``C // r``).
+        bias: biases on both layers.
         conv: 1x1 ``nn.Conv2d`` instead of ``nn.Linear`` (same maths, other weight shapes).
 
     Shape: ``(B, C) -> (B, C)``.
@@ -64,6 +66,11 @@ def eca_kernel_size(channels: int, gamma: float = 2, b: float = 1) -> int:
     computed as the paper's code: ``t = int(|(log2 C + b) / γ|)``, ``k = t`` if odd else ``t + 1``.
 
     C = 64, 128, 256, 512, 1024, 2048 give 3, 5, 5, 5, 5, 7 (and C < 8 gives 1).
+
+    Args:
+        channels: C.
+        gamma: γ, 2.
+        b: b, 1.
     """
     channels = _validate.positive_int(channels, "channels")
     t = int(abs((math.log(channels, 2) + b) / gamma))
@@ -77,6 +84,9 @@ class ChannelConv1d(nn.Conv1d):
         \omega_c = \sigma\Big(\sum_{j=0}^{k-1} w_j\, z_{c + j - (k-1)/2}\Big), \qquad z_{<0} = z_{\geq C} = 0
 
     One ``Conv1d(1, 1, k, padding=(k-1)//2, bias=False)``: its ``weight`` has shape ``(1, 1, k)``.
+    Args:
+        k_size: odd kernel size k.
+
     Shape: ``(B, C) -> (B, C)``.
     """
 
@@ -96,6 +106,11 @@ def style_integration(t: torch.Tensor, cfc: torch.Tensor, bn: nn.Module) -> torc
     .. math::
         z_c = w_{c,0}\,\mu_c + w_{c,1}\,\sigma_c, \qquad g = \sigma(\mathrm{BN}(z))
 
+    Args:
+        t: the style ``(B, C, 2)`` (:func:`chattn.squeeze.style_pool`).
+        cfc: the channel-wise weights ``(C, 2)``.
+        bn: a ``BatchNorm2d(C)``.
+
     Shape: ``t (B, C, 2)``, ``cfc (C, 2)`` -> ``(B, C)``.
     """
     z = (t * cfc[None].to(t.dtype)).sum(dim=2)             # (B, C)
@@ -104,7 +119,11 @@ def style_integration(t: torch.Tensor, cfc: torch.Tensor, bn: nn.Module) -> torc
 
 class StyleIntegration(nn.Module):
     """:func:`style_integration` as a module: ``cfc (C, 2)`` initialised to zero and a
-    ``BatchNorm2d(C)``, so the gate is 0.5 at initialisation. Shape ``(B, C, 2) -> (B, C)``."""
+    ``BatchNorm2d(C)``, so the gate is 0.5 at initialisation. Shape ``(B, C, 2) -> (B, C)``.
+
+    Args:
+        channels: C.
+    """
 
     def __init__(self, channels: int):
         super().__init__()
@@ -128,6 +147,10 @@ class RowwiseConv(nn.Module):
     ``(B, d, d, 1)``: each row i of Σ gives 4 numbers. Parameters ``row_bn``, ``row_conv_group``,
     ``fc_adapt_channels`` as in the official Bottleneck.
 
+    Args:
+        att_dim: d, the covariance's side.
+        channels: C, the gate's width.
+
     Shape: ``(B, d, d) -> (B, C)``.
     """
 
@@ -145,7 +168,14 @@ class RowwiseConv(nn.Module):
 
 def rowwise_excitation(cov: torch.Tensor, row_bn: nn.Module, row_conv_group: nn.Module,
                        fc_adapt_channels: nn.Module) -> torch.Tensor:
-    """The maths of :class:`RowwiseConv`, given its three layers. ``(B, d, d) -> (B, C)``."""
+    """The maths of :class:`RowwiseConv`, given its three layers. ``(B, d, d) -> (B, C)``.
+
+    Args:
+        cov: the covariance ``(B, d, d)``.
+        row_bn: ``BatchNorm2d(d)``.
+        row_conv_group: ``Conv2d(d, 4d, (d, 1), groups=d)``.
+        fc_adapt_channels: ``Conv2d(4d, C, 1)``.
+    """
     p = row_bn(cov[:, :, :, None])                          # (B, d, d, 1)
     q = row_conv_group(p)                                   # (B, 4d, 1, 1)
     return torch.sigmoid(fc_adapt_channels(q))[:, :, 0, 0]  # (B, C)
@@ -177,6 +207,11 @@ class DIALSTMCell(nn.Module):
     is a gate. Parameters ``w_ih.0.seq.*``, ``w_hh.0.seq.*`` as the official ``LSTMCell(C, C, 1)``
     (its dropout acts only between stacked layers: none with one layer).
 
+    Args:
+        input_size: C of the pooled input m.
+        hidden_size: C of h and c.
+        reduction: bottleneck of the small FCs, 4.
+
     Shape: ``m (B, C)``, ``(h, c)`` each ``(B, C)`` -> ``(h, c)``.
     """
 
@@ -204,6 +239,13 @@ def gct_gate(embedding: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor,
     ``l1``: :math:`n_c = \gamma_c / (\mathrm{mean}_c |s_c| + \epsilon)`;
     gate :math:`= 1 + \tanh(s_c n_c + \beta_c)`.
 
+    Args:
+        embedding: the scaled embedding :math:`s = \alpha e`, ``(B, C)``.
+        gamma: γ, ``(C,)`` or ``(1, C)``.
+        beta: β, same shape as gamma.
+        mode: ``'l2'`` or ``'l1'``.
+        epsilon: ε of the normalisation.
+
     Shape: ``embedding (B, C)``, ``gamma``/``beta`` ``(C,)`` or ``(1, C)`` -> ``(B, C)``.
     """
     if mode == "l2":
@@ -219,6 +261,11 @@ class TanhGate(nn.Module):
 
     As an excitation for :class:`chattn.Compose` it takes GCT's embedding (e.g.
     :func:`chattn.squeeze.channel_embedding`) and returns a gate in (0, 2).
+    Args:
+        channels: C.
+        mode: ``'l2'`` or ``'l1'``.
+        epsilon: ε of the normalisation.
+
     Shape: ``(B, C) -> (B, C)``.
     """
 

@@ -131,6 +131,10 @@ def gates(model: nn.Module, x: torch.Tensor) -> dict[str, torch.Tensor]:
     r"""Run ``model`` on ``x`` (its mode unchanged) and return ``{"logits": ..., "gate.<where>": s, ...}``
     in forward order: the values :func:`to_onnx`'s outputs hold.
 
+    Args:
+        model: a network of ``chattn.models``.
+        x: normalised patches ``(N, 3, S, S)``.
+
     Shape: ``x (N, 3, S, S)`` -> logits ``(N, K)``, each gate ``(N, C, 1, 1)`` or ``(N, C, H, W)``.
 
     Example::
@@ -148,7 +152,12 @@ def gates(model: nn.Module, x: torch.Tensor) -> dict[str, torch.Tensor]:
 
 
 def gate_names(model: nn.Module, example: torch.Tensor | None = None) -> list[str]:
-    """Output names of :func:`to_onnx` for ``model``: ``['logits', 'gate.<where>', ...]``."""
+    """Output names of :func:`to_onnx` for ``model``: ``['logits', 'gate.<where>', ...]``.
+
+    Args:
+        model: a network of ``chattn.models``.
+        example: an input, as :func:`to_onnx` takes it.
+    """
     was = model.training
     try:
         return list(gates(_check_model(model).eval(), _example(model, example)))
@@ -226,15 +235,22 @@ def to_onnx(model: nn.Module, path: str | Path, example: torch.Tensor | None = N
     return names
 
 
-def image_patches(image, patch: int = 32) -> tuple[torch.Tensor, tuple[int, int]]:
+def image_patches(image, patch: int = 32, background: int = 255) -> tuple[torch.Tensor, tuple[int, int]]:
     r"""Cut an image into the networks' input: the ``rows x cols`` grid of ``patch x patch`` tiles
     from the top-left corner (the remainder on the right and bottom is dropped), in row order,
-    as :mod:`chattn.data` prepares its patches: ``uint8 / 255``, grey repeated to RGB, alpha
-    dropped, then :func:`chattn.data.normalize`.
+    as :mod:`chattn.data` prepares its patches: ``uint8 / 255``, grey repeated to RGB, then
+    :func:`chattn.data.normalize`. An alpha channel is composited onto a grey level
+    ``background`` (white by default), as the page "Your photograph" does:
+
+    .. math:: x = \frac{c}{255}\,\alpha + \frac{\text{background}}{255}\,(1 - \alpha),
+              \qquad \alpha = \frac{a}{255}
+
+    (float32, in this order; an opaque pixel is ``c / 255`` exactly).
 
     Args:
         image: a ``uint8`` array ``(H, W)``, ``(H, W, 3)`` or ``(H, W, 4)`` with ``H, W >= patch``.
         patch: side of the square patches, 32.
+        background: the grey level 0-255 behind transparent pixels, 255 (white).
 
     Returns:
         ``x``: float32 ``(rows · cols, 3, patch, patch)``;  ``(rows, cols)`` with
@@ -249,6 +265,8 @@ def image_patches(image, patch: int = 32) -> tuple[torch.Tensor, tuple[int, int]
     from .data import normalize
 
     patch = _validate.positive_int(patch, "patch")
+    if isinstance(background, bool) or not isinstance(background, (int, np.integer)) or not 0 <= background <= 255:
+        raise ValueError(f"background must be an int grey level from 0 to 255, got {background!r}")
     if not isinstance(image, np.ndarray) or image.dtype != np.uint8:
         raise TypeError(f"image must be a uint8 numpy array, got {type(image).__name__}"
                         f"{'' if not isinstance(image, np.ndarray) else ' of dtype ' + str(image.dtype)}")
@@ -260,7 +278,11 @@ def image_patches(image, patch: int = 32) -> tuple[torch.Tensor, tuple[int, int]
     if h < patch or w < patch:
         raise ValueError(f"image is {h}x{w} pixels, smaller than one {patch}x{patch} patch")
     rows, cols = h // patch, w // patch
-    t = torch.from_numpy(np.ascontiguousarray(image[:rows * patch, :cols * patch, :3])).float().div_(255.0)
+    cut = torch.from_numpy(np.ascontiguousarray(image[:rows * patch, :cols * patch]))
+    t = cut[..., :3].float().div_(255.0)
+    if cut.shape[2] == 4:                                             # composite onto the background
+        alpha = cut[..., 3:].float().div_(255.0)
+        t = t * alpha + (1 - alpha) * torch.tensor(background / 255.0, dtype=torch.float32)
     t = t.permute(2, 0, 1)                                                # (3, rows·p, cols·p)
     x = t.reshape(3, rows, patch, cols, patch).permute(1, 3, 0, 2, 4).reshape(-1, 3, patch, patch)
     return normalize(x.contiguous()), (rows, cols)

@@ -39,9 +39,12 @@ import os
 import re
 from typing import Any, Callable, Sequence
 
-__all__ = ["slider", "set_mode", "mode", "StaticSlider", "check_figure_text"]
+__all__ = ["slider", "set_mode", "mode", "StaticSlider", "check_figure_text", "figure_png", "min_text_px",
+           "png_text", "png_min_text_px", "MIN_TEXT_KEY"]
 
 _MODES = ("live", "static")
+# The PNG text chunk that carries a figure's smallest text size in the PNG's pixels (see figure_png).
+MIN_TEXT_KEY = "chattn:min-text-px"
 _forced: str | None = None
 _MAX_PARAMS = 2
 
@@ -128,21 +131,116 @@ def png_size(png: bytes) -> tuple[int, int]:
     return int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
 
 
+def _drawn_texts(fig) -> list:
+    """The Text artists ``fig`` draws: visible, under visible parents, not empty, not transparent,
+    and inside the figure (tick labels left over from earlier limits lie outside it)."""
+    from matplotlib.text import Text
+    from matplotlib.transforms import Bbox
+
+    fig.draw_without_rendering()               # lays out tick labels, legends, colorbars
+    box = fig.bbox
+    found, todo, seen = [], [fig], set()
+    while todo:
+        artist = todo.pop()
+        if id(artist) in seen or not artist.get_visible():
+            continue
+        seen.add(id(artist))
+        if isinstance(artist, Text):
+            if artist.get_text().strip() and artist.get_alpha() != 0:
+                extent = artist.get_window_extent()
+                if Bbox.intersection(extent, box) is not None and extent.width > 0:
+                    found.append(artist)
+        todo.extend(artist.get_children())
+    return found
+
+
+def min_text_px(fig, dpi: float | None = None) -> float | None:
+    r"""The smallest text ``fig`` draws, as a font size in pixels of a PNG saved at ``dpi``.
+
+    .. math:: \text{px} = \min_t \text{fontsize}_t\,[\text{pt}] \cdot \text{dpi} / 72
+
+    over the figure's visible, non-empty text (titles, axis and tick labels, legends,
+    annotations, colorbars). Shown in a page at ``w`` CSS px, a PNG ``W`` px wide displays it at
+    ``px * w / W`` CSS px.
+
+    Args:
+        fig: a matplotlib :class:`~matplotlib.figure.Figure`.
+        dpi: the resolution of the PNG (default: the figure's ``dpi``).
+
+    Returns:
+        The size in pixels, or ``None`` when the figure draws no text.
+    """
+    sizes = [t.get_fontsize() for t in _drawn_texts(fig)]
+    if not sizes:
+        return None
+    return min(sizes) * (fig.dpi if dpi is None else dpi) / 72
+
+
+def figure_png(fig, dpi: float | None = None, **savefig_kwargs) -> bytes:
+    """``fig`` as PNG bytes (``bbox_inches="tight"`` unless given) that carry the figure's smallest
+    text size in a tEXt chunk :data:`MIN_TEXT_KEY` (pixels, ``"%.2f"``; ``"none"`` without text).
+
+    Args:
+        fig: a matplotlib :class:`~matplotlib.figure.Figure`.
+        dpi: the resolution (default: the figure's ``dpi``).
+        **savefig_kwargs: passed on to ``fig.savefig`` (``metadata`` entries are kept).
+
+    Returns:
+        The PNG bytes; :func:`png_min_text_px` reads the size back.
+    """
+    if dpi in (None, "figure"):
+        dpi = fig.dpi
+    size = min_text_px(fig, dpi)
+    metadata = {**(savefig_kwargs.pop("metadata", None) or {}),
+                MIN_TEXT_KEY: "none" if size is None else f"{size:.2f}"}
+    savefig_kwargs.setdefault("bbox_inches", "tight")
+    savefig_kwargs.pop("format", None)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, metadata=metadata, **savefig_kwargs)
+    return buf.getvalue()
+
+
+def png_text(png: bytes) -> dict[str, str]:
+    """The tEXt chunks of PNG bytes, ``{keyword: text}`` (Latin-1, as the PNG standard says)."""
+    png_size(png)                                # checks the signature
+    out, at = {}, 8
+    while at + 8 <= len(png):
+        length = int.from_bytes(png[at:at + 4], "big")
+        kind = png[at + 4:at + 8]
+        if kind == b"tEXt":
+            key, _, value = png[at + 8:at + 8 + length].partition(b"\0")
+            out[key.decode("latin-1")] = value.decode("latin-1")
+        if kind == b"IEND":
+            break
+        at += 12 + length
+    return out
+
+
+def png_min_text_px(png: bytes) -> float | None:
+    """The smallest text size :func:`figure_png` wrote into ``png`` (``None``: no text).
+
+    Raises:
+        ValueError: ``png`` is not PNG data, or has no :data:`MIN_TEXT_KEY` chunk.
+    """
+    value = png_text(png).get(MIN_TEXT_KEY)
+    if value is None:
+        raise ValueError(f"the PNG carries no {MIN_TEXT_KEY} text chunk (not made by figure_png)")
+    return None if value == "none" else float(value)
+
+
 def _render(draw: Callable, values: dict[str, Any]) -> bytes:
-    """Call ``draw(**values)``, return its figure as PNG bytes and close the figure."""
+    """Call ``draw(**values)``, return its figure as PNG bytes (:func:`figure_png`) and close it."""
     from matplotlib.figure import Figure
     import matplotlib.pyplot as plt
 
     fig = draw(**values)
     if not isinstance(fig, Figure):
         raise TypeError(f"draw must return a matplotlib Figure, got {type(fig).__name__}")
-    buf = io.BytesIO()
     try:
         check_figure_text(fig)
-        fig.savefig(buf, format="png", bbox_inches="tight")
+        return figure_png(fig)
     finally:
         plt.close(fig)
-    return buf.getvalue()
 
 
 def _caption(caption: Callable | None, values: dict[str, Any]) -> str | None:

@@ -1,8 +1,9 @@
 r"""The shipped small ResNets (one per attention module, trained by :mod:`chattn.train`) and
 what their gates do on real patches.
 
-- :func:`load` builds the network of ``chattn/weights/small_resnet_{attn}.safetensors`` (the seed-0
-  run) from the config stored in the file and loads the weights, without pickle.
+- :func:`load` builds the network of ``small_resnet_{attn}.safetensors`` (the seed-0 run, in
+  ``chattn/weights/patches/epochs<E>/``, :mod:`chattn.runs`) from the config stored in the file
+  and loads the weights, without pickle.
 - :func:`records` returns the JSON record of every run of the grid (all seeds), or of the grid on
   another task (``records(task="recoloured")``: :func:`chattn.data.recolour`, records only).
 - :data:`SWEEPS` lists the option each module was trained with at several values (SE's reduction,
@@ -24,8 +25,6 @@ Example::
 """
 from __future__ import annotations
 
-import inspect
-import json
 import statistics
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,15 +34,17 @@ import torch
 from . import _validate
 from .data import TASKS
 from .models.resnet import flops
-from .models.small import SmallResNet, small_options, small_resnet
-from .registry import _REGISTRY
-from .train import WEIGHTS_DIR, configs, load_records, ship_dir, stem
+from .models.small import SmallResNet, small_resnet
+from .runs import EPOCHS, are_defaults, check_attn, configs, curve_epochs, default_option, load_records, \
+    load_weights, ship_dir, stem
+
+_name = check_attn
 
 #: The sweeps, per module the option trained at several values and those values (seeds per value:
-#: :data:`SWEEP_SEEDS`). Every value is trained by the sweep itself (``chattn/weights/sweep/``), the grid's default
-#: among them, since the grid in ``chattn/weights/`` was trained by an earlier version of the
-#: code, whose seeds draw other initial weights, so its runs do not stand in for a sweep point.
-#: :func:`sweep` summarises a sweep, ``load(attn, **{option: value})`` loads its seed-0 network.
+#: :data:`SWEEP_SEEDS`), in ``weights/<task>/epochs<E>/sweep/``. The grid's own value need not be
+#: trained again: the grid's runs stand in for it (same code, same recipe) when the sweep has none
+#: (:func:`sweep_records`). :func:`sweep` summarises a sweep, ``load(attn, **{option: value})``
+#: loads its seed-0 network.
 SWEEPS: dict[str, tuple[str, tuple]] = {
     "se": ("reduction", (2, 4, 8, 16, 32)),
     "eca": ("k_size", (1, 3, 5, 7, 9)),
@@ -60,72 +61,29 @@ SWEEPS: dict[str, tuple[str, tuple]] = {
 SWEEP_SEEDS: dict[str, int] = {"se": 3, "eca": 3, "fca": 2, "bilinear": 2, "rcan_ca": 2, "dia": 2, "soca": 2}
 
 
-def _name(attn) -> str:
-    name = "none" if attn is None else attn
-    if not isinstance(name, str):
-        raise TypeError(f"attn must be None or a str, got {type(attn).__name__}")
-    name = name.lower()
-    if name not in configs():
-        raise ValueError(f"attn must be None or one of {configs()}, got {attn!r}")
-    return name
-
-
-def default_option(attn: str, key: str):
-    """The value of module option ``key`` in the grid's network of ``attn`` (the small net's
-    :func:`~chattn.models.small.small_options`, else the module's own default).
+def weights_path(attn: str | None, **options) -> Path:
+    """Path of the shipped seed-0 weights of ``attn`` (``None`` or ``'none'``: the plain ResNet,
+    the grid's network) on the photo patches at :data:`chattn.runs.EPOCHS`; with ``options`` (e.g.
+    ``reduction=8``) the sweep's network trained with them, or, when the sweep has none and the
+    options are the grid's defaults (:func:`chattn.runs.are_defaults`), the grid's.
 
     Example::
 
-        >>> default_option("se", "reduction"), default_option("bilinear", "reduction")
-        (4, 16)
+        >>> weights_path("se", reduction=8).relative_to(ship_dir()).as_posix()
+        'sweep/small_resnet_se_reduction8.safetensors'
     """
-    name = _name(attn)
-    if name == "none":
-        raise ValueError("attn='none' has no module options")
-    stages = _stage_options(name)
-    if key in stages[0]:
-        values = [s[key] for s in stages]
-        if len(set(values)) > 1:
-            raise ValueError(f"{name}'s {key} is set per stage by the small net ({values} in stages 1-3); "
-                             "it has no single default")
-        return values[0]
-    params = inspect.signature(_REGISTRY[name].__init__).parameters
-    if key not in params or key in ("self", "channels"):
-        raise ValueError(f"{name} has no option {key!r}; options: "
-                         f"{[k for k in params if k not in ('self', 'channels')]}")
-    return params[key].default
-
-
-def _stage_options(name: str) -> list[dict]:
-    """:func:`~chattn.models.small.small_options` of the grid's three stages (32, 64, 128 channels
-    on 32, 16, 8 pixel maps)."""
-    return [small_options(name, 32 * 2 ** i, 32 // 2 ** i) for i in range(3)]
-
-
-def _grid_options(name: str, options: dict) -> bool:
-    """Whether ``options`` describe the grid's network (none, or only defaults; an option the small
-    net sets per stage, as FcaNet's dct_h, is the grid's only if every stage has that value)."""
-    stages = _stage_options(name)
-    return all(all(s[k] == v for s in stages) if k in stages[0] else default_option(name, k) == v
-               for k, v in options.items())
-
-
-def weights_path(attn: str | None, **options) -> Path:
-    """Path of the shipped seed-0 weights of ``attn`` (``None`` or ``'none'``: the plain ResNet,
-    the grid's network); with ``options`` (e.g. ``reduction=8``) the sweep's network trained with
-    them, or, when the sweep has none and the options are the grid's defaults, the grid's."""
     name = _name(attn)
     if options and name == "none":
         raise ValueError(f"options {sorted(options)} given for attn={attn!r}, which has no module")
-    grid = WEIGHTS_DIR / (stem(name) + ".safetensors")
+    grid = ship_dir() / (stem(name) + ".safetensors")
     if not options:
         return grid
     path = ship_dir("patches", options) / (stem(name, options=options) + ".safetensors")
-    return grid if not path.is_file() and _grid_options(name, options) else path
+    return grid if not path.is_file() and are_defaults(name, options) else path
 
 
 def shipped() -> list[str]:
-    """Configs whose weights are shipped, in the order of :func:`chattn.train.configs`."""
+    """Configs whose weights are shipped, in the order of :func:`chattn.runs.configs`."""
     return [c for c in configs() if weights_path(c).is_file()]
 
 
@@ -135,7 +93,8 @@ def load(attn: str | None, **options) -> SmallResNet:
     :data:`SWEEPS`).
 
     The file holds the state_dict (buffers included) and, as metadata, the constructor
-    arguments; both are read with safetensors (no pickle, no code execution).
+    arguments; both are read with safetensors (no pickle, no code execution;
+    :func:`chattn.runs.load_weights`).
 
     Example::
 
@@ -143,26 +102,19 @@ def load(attn: str | None, **options) -> SmallResNet:
         >>> net.training, net.attn_name
         (False, 'eca')
     """
-    from safetensors import safe_open
-    from safetensors.torch import load_file
-
     path = weights_path(attn, **options)
     if not path.is_file():
         opts = "".join(f" --opt {k}={v}" for k, v in sorted(options.items()))
         raise FileNotFoundError(f"no shipped weights for attn={attn!r}{f', options {options}' if options else ''} "
-                                f"at {path}; train them with python -m chattn.train --attn {attn or 'none'}{opts} --ship")
-    with safe_open(str(path), framework="pt") as f:
-        config = json.loads(f.metadata()["config"])
-    model = small_resnet(None if config["attn"] == "none" else config["attn"], config["num_classes"],
-                         config["width"], depth=config["depth"], input_size=config["input_size"],
-                         **config["options"])
-    model.load_state_dict(load_file(str(path)), strict=True)
-    return model.eval()
+                                f"at {path}; train them with python -m chattn.train --attn {attn or 'none'}{opts} "
+                                f"--epochs {EPOCHS['patches']} --ship")
+    return load_weights(path)
 
 
 def records(task: str = "patches") -> list[dict]:
-    """Every shipped run record of the grid (all configs, all seeds), as dicts, sorted by config
-    and seed; ``task="recoloured"``: the grid trained on :func:`chattn.data.recolour`'s task.
+    """Every shipped run record of the grid (all configs, all seeds) at the recipe's epochs
+    (:data:`chattn.runs.EPOCHS`), as dicts, sorted by config and seed; ``task="recoloured"``: the grid
+    trained on :func:`chattn.data.recolour`'s task.
 
     Keys: ``attn, seed, epochs, train_accuracy, test_accuracy, params, seconds, torch, python,
     chattn, date, model`` (the config), ``weights`` (file name, seed 0 only) and the training
@@ -172,9 +124,28 @@ def records(task: str = "patches") -> list[dict]:
     return load_records(ship_dir(task))
 
 
+def control_records(task: str = "patches") -> list[dict]:
+    """The capacity controls at the recipe's epochs: plain networks of other widths or depths
+    (``weights/<task>/epochs<E>/control/``), sorted by width, depth and seed; ``[]`` when none is
+    shipped."""
+    where = ship_dir(task) / "control"             # the layout of chattn.runs.ship_dir
+    return load_records(where) if where.is_dir() else []
+
+
+def curve_records(task: str = "patches") -> dict[int, list[dict]]:
+    """The plain network trained for other epoch counts: ``{epochs: records}`` for every
+    ``weights/<task>/curve/epochs<N>/``, ascending in N."""
+    return {n: load_records(ship_dir(task, epochs=n, curve=True)) for n in curve_epochs(task)}
+
+
 def sweep_records(attn: str) -> list[dict]:
     """Every run of ``attn``'s sweep (:data:`SWEEPS`), each record with ``value`` (the swept
-    option's value) added, sorted by value and seed."""
+    option's value) added, sorted by value and seed.
+
+    The grid's own value (:func:`chattn.runs.default_option`, when it is one of the sweep's values) comes from
+    the sweep's folder when the sweep trained it, else from the grid's runs of ``attn`` (the same
+    network, code and recipe: a sweep need not train it again).
+    """
     name = _name(attn)
     if name not in SWEEPS:
         raise ValueError(f"attn must be one of the swept modules {sorted(SWEEPS)}, got {attn!r}")
@@ -188,6 +159,9 @@ def sweep_records(attn: str) -> list[dict]:
         value = options.get(key)
         if value in values and set(options) == {key}:
             out.append({**r, "value": value})
+    default = default_option(name, key)
+    if default in values and not any(r["value"] == default for r in out):
+        out += [{**r, "value": default} for r in records() if r["attn"] == name and not r["model"].get("options")]
     return sorted(out, key=lambda r: (values.index(r["value"]), r["seed"]))
 
 

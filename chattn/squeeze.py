@@ -37,6 +37,9 @@ __all__ = [
 def global_avg_pool(x: torch.Tensor) -> torch.Tensor:
     r"""Global average pooling, :math:`z_c = \frac{1}{HW}\sum_{h,w} X_{c,h,w}`.
 
+    Args:
+        x: the feature map ``(B, C, H, W)``.
+
     Shape: ``(B, C, H, W) -> (B, C)``.
     """
     return x.mean((2, 3))
@@ -61,6 +64,9 @@ def freq_indices(method: str = "top16") -> tuple[list[int], list[int]]:
 
     ``u`` indexes the height axis, ``v`` the width axis. ``method`` is ``top|low|bot`` followed by
     ``1, 2, 4, 8, 16`` or ``32``.
+
+    Args:
+        method: ``top|low|bot`` and a count, e.g. ``top16``.
     """
     _validate.one_of(method, "freq_sel_method", FREQ_METHODS)
     n = int(method[3:])
@@ -70,7 +76,13 @@ def freq_indices(method: str = "top16") -> tuple[list[int], list[int]]:
 
 def dct_basis_1d(length: int, freq: int, dtype=torch.float32) -> torch.Tensor:
     r"""Orthonormal DCT-II basis vector :math:`b_f(p) = \cos(\pi f (p + \tfrac12)/L)/\sqrt{L}`,
-    times :math:`\sqrt2` for :math:`f \neq 0`. Shape ``(L,)``."""
+    times :math:`\sqrt2` for :math:`f \neq 0`. Shape ``(L,)``.
+
+    Args:
+        length: L, the number of positions.
+        freq: f, the frequency.
+        dtype: of the result (computed in float64).
+    """
     pos = torch.arange(length, dtype=torch.float64)
     b = torch.cos(math.pi * freq * (pos + 0.5) / length) / math.sqrt(length)
     if freq != 0:
@@ -83,6 +95,13 @@ def dct_filters(dct_h: int, dct_w: int, us, vs, channels: int) -> torch.Tensor:
     :math:`B_{u_g, v_g}[h, w] = b_{u_g}(h)\, b_{v_g}(w)`.
 
     Channels are split into ``n = len(us)`` contiguous groups of ``C / n``. Shape ``(C, dct_h, dct_w)``.
+
+    Args:
+        dct_h: height of the basis.
+        dct_w: width of the basis.
+        us: the height frequency of each group.
+        vs: the width frequency of each group.
+        channels: C, divisible by ``len(us)``.
     """
     n = len(us)
     if len(vs) != n:
@@ -102,6 +121,10 @@ def multi_spectral_pool(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     With the DC basis (u = v = 0) this is :math:`\sqrt{HW}\cdot\mathrm{GAP}(X)`, not GAP.
 
     Computed as C batched (1 x HW) @ (HW x B) products on a view of X: no copy of X.
+
+    Args:
+        x: the feature map ``(B, C, H, W)``.
+        weight: the DCT weight ``(C, H, W)`` (:func:`dct_filters`).
 
     Shape: ``x (B, C, H, W)``, ``weight (C, H, W)`` -> ``(B, C)``.
     """
@@ -168,6 +191,10 @@ def style_pool(x: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
     Two passes (mean, then the norm of the centred map) instead of ``torch.std``: as stable, and
     several times faster on a CPU.
 
+    Args:
+        x: the feature map ``(B, C, H, W)``.
+        eps: added to the variance before the square root.
+
     Shape: ``(B, C, H, W) -> (B, C, 2)``.
     """
     n = x.shape[2] * x.shape[3]
@@ -183,6 +210,12 @@ def channel_embedding(x: torch.Tensor, mode: str = "l2", epsilon: float = 1e-5,
 
     ``l2``: :math:`\sqrt{\sum_{h,w} X_c^2 + \epsilon}`;  ``l1``: :math:`\sum_{h,w} |X_c|`
     (the absolute value is skipped when ``after_relu``). Shape ``(B, C, H, W) -> (B, C)``.
+
+    Args:
+        x: the feature map ``(B, C, H, W)``.
+        mode: ``'l2'`` or ``'l1'``.
+        epsilon: added inside the square root (``l2``).
+        after_relu: in ``l1`` mode, skip the absolute value (non-negative input).
     """
     _validate.one_of(mode, "mode", ("l1", "l2"))
     if mode == "l2":
@@ -200,6 +233,9 @@ def covariance_pool(x: torch.Tensor) -> torch.Tensor:
 
     This equals MPN-COV's :math:`\frac1M X \bar I X^\top` with :math:`\bar I = I - \frac1M 1 1^\top`
     without building the M x M matrix :math:`\bar I`.
+
+    Args:
+        x: the feature map ``(B, C, H, W)``.
 
     Shape: ``(B, C, H, W) -> (B, C, C)``.
     """
@@ -222,6 +258,11 @@ def newton_schulz_sqrt(a: torch.Tensor, iterations: int = 5, eps: float = 1e-12)
     With ``iterations = 1`` this is :math:`\frac12 A (3I - A)` (the official code returned the Z
     iterate there). A zero matrix (a constant feature map) has trace 0: the trace is clamped at
     ``eps``, so the result (zero) and its gradient are finite. Computes in the input's dtype.
+
+    Args:
+        a: SPD matrices ``(B, C, C)``.
+        iterations: N, the Newton–Schulz steps.
+        eps: the smallest trace divided by (a zero matrix stays finite).
 
     Shape: ``(B, n, n) -> (B, n, n)``.
     """
@@ -251,6 +292,11 @@ def encoding_aggregate(x: torch.Tensor, codewords: torch.Tensor, scale: torch.Te
     (the official code adds :math:`s_k`, initialised negative; the paper writes :math:`-s_k`).
     Computed as :math:`A^\top X - (\sum_i a_{ik}) d_k` without the (B, N, K, D) residual tensor.
 
+    Args:
+        x: the feature map ``(B, D, H, W)`` (N = HW descriptors).
+        codewords: ``(K, D)``.
+        scale: smoothing factors ``(K,)``.
+
     Shape: ``x (B, D, H, W)``, ``codewords (K, D)``, ``scale (K,)`` -> ``(E (B, K, D), A (B, N, K))``.
     """
     b, d = x.shape[:2]
@@ -267,6 +313,10 @@ class Encoding(nn.Module):
     r"""EncNet's Encoding layer with the official parameters ``codewords (K, D)`` and ``scale (K,)``.
 
     Init as the official code: :math:`d_k \sim U(\pm 1/\sqrt{KD})`, :math:`s_k \sim U(-1, 0)`.
+    Args:
+        D: descriptor size (the channels C).
+        K: number of codewords.
+
     Shape: ``(B, D, H, W) -> (B, K, D)``; :meth:`assignments` gives the ``(B, N, K)`` soft assignment.
     """
 
@@ -298,7 +348,11 @@ class Encoding(nn.Module):
 
 def triangle_indices(c: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Row and column indices of the lower triangle of a c x c matrix, diagonal by diagonal
-    (offsets 0, -1, ..., -(c-1)), as the official ``torch.diagonal(P, offset=-i)`` loop."""
+    (offsets 0, -1, ..., -(c-1)), as the official ``torch.diagonal(P, offset=-i)`` loop.
+
+    Args:
+        c: the matrix side.
+    """
     rows = [j + i for i in range(c) for j in range(c - i)]
     cols = [j for i in range(c) for j in range(c - i)]
     return torch.tensor(rows), torch.tensor(cols)
@@ -309,6 +363,9 @@ def bilinear_triangle(r: torch.Tensor) -> torch.Tensor:
 
     Gathers the ``c(c+1)/2`` distinct products :math:`r_{p,i} r_{p,j}` directly, without the
     (B, H, W, c, c) outer product. Shape ``(B, c, H, W) -> (B, c(c+1)/2, H, W)``.
+
+    Args:
+        r: the reduced map ``(B, c, H, W)``.
     """
     rows, cols = triangle_indices(r.shape[1])
     return r[:, rows.to(r.device)] * r[:, cols.to(r.device)]

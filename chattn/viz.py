@@ -60,11 +60,12 @@ from . import squeeze as _squeeze
 from .base import ChannelAttention, Gate
 from .interactive import check_figure_text
 
-__all__ = ["Step", "trace", "diagram", "frame_diagram", "show", "ROLE_COLORS", "n_params", "AttentionCall",
+__all__ = ["Step", "INPUT", "STATE", "trace", "diagram", "frame_diagram", "show", "ROLE_COLORS", "n_params", "AttentionCall",
            "attention_calls", "attention_inputs", "class_means", "class_specificity",
            "nearest_mean_accuracy", "test_crop", "descriptors", "block_label", "sweep_plot", "sweep_table"]
 
 INPUT = -1
+STATE = -2                      # the recurrent state a step receives from the previous block (DIA)
 ROLE_COLORS = {"squeeze": "#cfe2f3", "excitation": "#fce5cd", "scale": "#d9ead3", "other": "#eeeeee"}
 
 _SQUEEZE_FUNCS = {getattr(_squeeze, n) for n in _squeeze.__all__ if inspect.isfunction(getattr(_squeeze, n))}
@@ -93,6 +94,9 @@ class Step:
         out_shape: the shape of what it returns (a tuple of shapes for several tensors).
         container: the dotted name of the sub-module it was called in (``""``: the module itself).
         has_params: it is a layer with learnable parameters.
+        typed: it is an operator of :mod:`chattn.squeeze` or :mod:`chattn.excite`.
+        short: the label inside a merged box.
+        names: the sub-module names of a (merged) box.
     """
 
     label: str
@@ -104,9 +108,9 @@ class Step:
     out_shape: Any = None
     container: str = ""
     has_params: bool = False
-    typed: bool = False          # a chattn.squeeze / chattn.excite operator
-    short: str = ""              # the label inside a merged box
-    names: list = field(default_factory=list)    # sub-module names of a (merged) box
+    typed: bool = False
+    short: str = ""
+    names: list = field(default_factory=list)
 
 
 def _tensors(obj):
@@ -272,7 +276,7 @@ def _merge(steps: list[Step]) -> list[Step]:
     for i, s in enumerate(steps):
         for p in s.parents:
             children.setdefault(p, []).append(i)
-    new_index: dict[int, int] = {INPUT: INPUT}
+    new_index: dict[int, int] = {INPUT: INPUT, STATE: STATE}
     out: list[Step] = []
     for i, s in enumerate(steps):
         prev = i - 1
@@ -335,7 +339,7 @@ def _assign_roles(steps: list[Step]) -> None:
             s.role = "squeeze"
 
 
-def trace(module: nn.Module, x: torch.Tensor) -> list[Step]:
+def trace(module: nn.Module, x: torch.Tensor, state=None) -> list[Step]:
     """The steps of ``module(x)`` from ``X`` to ``Y``, in call order, each with its role and the
     shapes of what it reads and returns.
 
@@ -345,9 +349,11 @@ def trace(module: nn.Module, x: torch.Tensor) -> list[Step]:
     Args:
         module: a channel-attention module (any ``nn.Module`` whose forward takes ``(B, C, H, W)``).
         x: a real input, ``(B, C, H, W)``.
+        state: passed on as ``module(x, state)`` when given (DIA's ``(h, c)``, each ``(B, C)``):
+            a step that reads it has the parent ``-2``.
 
     Returns:
-        A list of :class:`Step`; ``parents`` index into it, ``-1`` is ``X``.
+        A list of :class:`Step`; ``parents`` index into it, ``-1`` is ``X``, ``-2`` the state.
 
     Example::
 
@@ -362,13 +368,15 @@ def trace(module: nn.Module, x: torch.Tensor) -> list[Step]:
                          f"{tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__}")
     rec = _Recorder(module)
     rec.producer[id(x)] = INPUT
+    for t in _tensors(state):
+        rec.producer[id(t)] = STATE
     handles = _hook_modules(module, rec)
     undo = _patch_functions(module, rec)
     was_training = module.training
     module.eval()
     try:
         with torch.no_grad(), rec:
-            out = module(x)
+            out = module(x) if state is None else module(x, state)
     finally:
         module.train(was_training)
         for h in handles:
@@ -392,14 +400,17 @@ def _fmt(shape) -> str:
     return "×".join(str(n) for n in shape)
 
 
+_ORIGIN_X = {INPUT: 0.5, STATE: 0.85}       # where X and the incoming state are drawn
+
+
 def _layout(steps: list[Step]) -> tuple[list[int], list[float]]:
     rows = []
     for s in steps:
-        rows.append(1 + max((0 if p == INPUT else rows[p]) for p in s.parents))
+        rows.append(1 + max((0 if p < 0 else rows[p]) for p in s.parents))
     xs = [0.5] * len(steps)
     for row in sorted(set(rows)):
         members = [i for i, r in enumerate(rows) if r == row]
-        want = {i: sum(0.5 if p == INPUT else xs[p] for p in steps[i].parents) / len(steps[i].parents)
+        want = {i: sum(_ORIGIN_X.get(p, 0) if p < 0 else xs[p] for p in steps[i].parents) / len(steps[i].parents)
                 for i in members}
         members.sort(key=lambda i: want[i])
         if len(members) == 1:
@@ -415,7 +426,9 @@ def diagram(module: nn.Module, x: torch.Tensor | None = None, title: str | None 
 
     The boxes are the :func:`trace` of a real forward pass; colours give the role (blue squeeze,
     orange excitation, green scale), the arrow from ``X`` on the left is the input that the scale
-    multiplies.
+    multiplies. A recurrent module (a forward with a ``state``, DIA) is traced on a state from a
+    seeded generator: the ``(h, c)`` coming in from the previous block is drawn at the top right,
+    the ``(h, c)`` going out to the next block at the bottom right.
 
     Args:
         module: a channel-attention module, e.g. ``chattn.create("se", 64)``, or a registered
@@ -449,7 +462,11 @@ def diagram(module: nn.Module, x: torch.Tensor | None = None, title: str | None 
         if not isinstance(channels, int):
             raise ValueError("x is required when module has no int attribute 'channels'")
         x = torch.randn(2, channels, 8, 8, generator=torch.Generator().manual_seed(0))
-    steps = trace(module, x)
+    state = None
+    if "state" in inspect.signature(module.forward).parameters:       # recurrent: DIA's (h, c)
+        g = torch.Generator().manual_seed(1)
+        state = (torch.rand(x.shape[:2], generator=g, dtype=x.dtype), torch.randn(x.shape[:2], generator=g, dtype=x.dtype))
+    steps = trace(module, x, state)
     rows, xs = _layout(steps)
     n_rows = max(rows) + 2
     fig = plt.figure(figsize=(5.4, 0.95 * n_rows + 0.7))
@@ -464,12 +481,17 @@ def diagram(module: nn.Module, x: torch.Tensor | None = None, title: str | None 
                        bbox=dict(box, fc=color), zorder=3, linespacing=1.3)
 
     x_box = node(0.5, 0, f"X   {_fmt(tuple(x.shape))}", ROLE_COLORS["other"], 9)
+    state_box = None
+    if state is not None:
+        state_box = node(_ORIGIN_X[STATE], 0, "(h, c) from the\nprevious block", ROLE_COLORS["other"], 8.5)
     boxes = []
     for s, r, xc in zip(steps, rows, xs):
         text = s.label if not s.detail else f"{s.label}\n{s.detail}"
         if s.role == "scale" and s.label == "×":
             text = "×\nY = s · X"
-        if s.out_shape and isinstance(s.out_shape[0], tuple):
+        if s.out_shape and isinstance(s.out_shape[0], tuple) and STATE in s.parents:
+            text += "\nreturns (h, c): h scales X, both go on"
+        elif s.out_shape and isinstance(s.out_shape[0], tuple):
             text += f"\nreturns {len(s.out_shape)} tensors {_fmt(s.out_shape)}; the first goes on"
         boxes.append(node(xc, -r, text, ROLE_COLORS.get(s.role, ROLE_COLORS["other"])))
     last = len(steps) - 1
@@ -496,10 +518,15 @@ def diagram(module: nn.Module, x: torch.Tensor | None = None, title: str | None 
         for p, shp in zip(s.parents, s.in_shapes):
             if p == INPUT and s.role == "scale" and i != 0:
                 continue                                    # drawn as the skip arrow below
-            src = x_box if p == INPUT else boxes[p]
-            connect(src, boxes[i], _fmt(shp), 0.5 if p == INPUT else xs[p], xs[i],
-                    0 if p == INPUT else rows[p], rows[i])
+            src = {INPUT: x_box, STATE: state_box}.get(p) or boxes[p]
+            shp = _shape(state) if p == STATE else shp
+            connect(src, boxes[i], _fmt(shp), _ORIGIN_X.get(p, 0) if p < 0 else xs[p], xs[i],
+                    0 if p < 0 else rows[p], rows[i])
     connect(boxes[last], y_box, _fmt(steps[last].out_shape), xs[last], 0.5, rows[last], max(rows) + 1)
+    if state_box is not None:                               # the new state goes on to the next block
+        i = next(i for i, s in enumerate(steps) if any(p == STATE for p in s.parents))
+        out_box = node(_ORIGIN_X[STATE], -(max(rows) + 1), "(h, c) to the\nnext block", ROLE_COLORS["other"], 8.5)
+        connect(boxes[i], out_box, _fmt(steps[i].out_shape), xs[i], _ORIGIN_X[STATE], rows[i], max(rows) + 1)
     scale = [i for i, s in enumerate(steps) if s.role == "scale" and INPUT in s.parents]
     if scale:
         i = scale[0]
@@ -512,7 +539,7 @@ def diagram(module: nn.Module, x: torch.Tensor | None = None, title: str | None 
         ax.text(margin + 0.01, -rows[i] / 2, f"X  {_fmt(tuple(x.shape))}", fontsize=7.5, rotation=90,
                 ha="left", va="center", color="#2e7d32", bbox=label_box, zorder=4)
     handles = [Patch(fc=ROLE_COLORS[k], ec="#555555", label=k) for k in ("squeeze", "excitation", "scale")]
-    ax.legend(handles=handles, loc="upper right", fontsize=8, frameon=False)
+    ax.legend(handles=handles, loc="upper right" if state is None else "lower left", fontsize=8, frameon=False)
     if title != "":
         fig.suptitle(title or f"{type(module).__name__}, traced on X of shape {_fmt(tuple(x.shape))}",
                      fontsize=10, y=0.995)
@@ -523,7 +550,12 @@ def diagram(module: nn.Module, x: torch.Tensor | None = None, title: str | None 
 def frame_diagram(channels: int = 64, reduction: int = 16):
     r"""The frame every module shares, drawn like the modules: :class:`chattn.Compose` of
     :func:`chattn.squeeze.global_avg_pool` and :class:`chattn.excite.MLP` (i.e. SE),
-    :math:`s = F(X;\theta)`, :math:`Y = s\cdot X`. Returns a Figure."""
+    :math:`s = F(X;\theta)`, :math:`Y = s\cdot X`. Returns a Figure.
+
+    Args:
+        channels: C.
+        reduction: r of the MLP.
+    """
     from .base import Compose
 
     with torch.random.fork_rng():

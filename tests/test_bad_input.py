@@ -7,6 +7,7 @@ import pytest
 import torch
 
 import chattn
+from chattn.models import resnet50, small_resnet
 
 torch.set_num_threads(1)
 
@@ -108,8 +109,30 @@ def test_bad_channels_argument(name, channels, exc):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_unknown_option_is_named(name):
-    with pytest.raises(TypeError, match="no_such_option"):
+    with pytest.raises(TypeError, match="no_such_option") as e:
         chattn.create(name, C, no_such_option=1)
+    assert str(chattn.registry.options_of(name)) in str(e.value)     # and what the module accepts
+
+
+@pytest.mark.parametrize("build, bad, hint, network, module", [
+    (lambda: small_resnet("se", dept=3), "dept", "depth", "'width', 'depth', 'input_size'", "['reduction', 'bias']"),
+    (lambda: resnet50("se", reductoin=8), "reductoin", "reduction", "'last_stride', 'checkpoint'",
+     "['reduction', 'bias']"),
+    (lambda: small_resnet("eca", k=3), "k", None, "'depth'", "['k_size', 'gamma', 'b']"),
+])
+def test_mistyped_network_option_names_both_lists(build, bad, hint, network, module):
+    with pytest.raises(TypeError) as e:
+        build()
+    message = str(e.value)
+    assert f"unknown option {bad!r}" in message and network in message and module in message
+    assert (f"did you mean {hint!r}" in message) == (hint is not None)
+
+
+def test_small_resnet_network_options_are_its_own():
+    net = small_resnet("se", depth=1, input_size=16, reduction=8)
+    assert (net.depth, net.input_size, net.options) == (1, 16, {"reduction": 8})
+    with pytest.raises(TypeError, match="attn=None"):
+        small_resnet(None, reduction=8)
 
 
 # --- reduction ----------------------------------------------------------------------------------------

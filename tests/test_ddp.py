@@ -25,7 +25,7 @@ import torch
 from PIL import Image
 
 import chattn
-from chattn import train
+from chattn import data, distributed, train
 from chattn.models.small import small_resnet
 
 RUN = ["--attn", "srm", "--quiet", "--threads", "1", "--epochs", "1", "--per-class", "8",
@@ -74,15 +74,15 @@ def test_two_processes_compute_what_one_process_computes(tmp_path):
 def test_sync_batchnorm_replaces_the_pooled_statistics_batchnorms():
     for attn in ("srm", "gsop", "enc", "bilinear"):
         net = small_resnet(attn)
-        names = train.sync_batchnorm(net, "attention")
+        names = distributed.sync_batchnorm(net, "attention")
         assert names and all(".attn." in n for n in names), attn
         modules = dict(net.named_modules())
-        assert all(isinstance(modules[n], train.SyncBatchNorm) for n in names)
-        assert not isinstance(net.stem[1], train.SyncBatchNorm)           # the backbone's stay
-    assert train.sync_batchnorm(small_resnet("se"), "attention") == []
-    assert train.sync_batchnorm(small_resnet("se"), "none") == []
+        assert all(isinstance(modules[n], distributed.SyncBatchNorm) for n in names)
+        assert not isinstance(net.stem[1], distributed.SyncBatchNorm)           # the backbone's stay
+    assert distributed.sync_batchnorm(small_resnet("se"), "attention") == []
+    assert distributed.sync_batchnorm(small_resnet("se"), "none") == []
     with pytest.raises(ValueError, match="which"):
-        train.sync_batchnorm(small_resnet("se"), "some")
+        distributed.sync_batchnorm(small_resnet("se"), "some")
 
 
 def test_sync_batchnorm_in_one_process_is_batchnorm():
@@ -90,7 +90,7 @@ def test_sync_batchnorm_in_one_process_is_batchnorm():
     plain = small_resnet("srm")
     synced = small_resnet("srm")
     synced.load_state_dict(plain.state_dict())
-    train.sync_batchnorm(synced, "all")
+    distributed.sync_batchnorm(synced, "all")
     assert set(synced.state_dict()) == set(plain.state_dict())           # same keys: same files
     x = torch.randn(4, 3, 32, 32)
     torch.testing.assert_close(synced(x), plain(x))
@@ -111,21 +111,21 @@ def write_folder(root, classes=("cat", "dog"), per_class=4, size=(40, 48)):
 
 def test_image_folder_reads_the_imagenet_layout_with_pil(tmp_path):
     write_folder(tmp_path)
-    train_set = train.ImageFolder(tmp_path / "train", size=32, train=True)
-    val_set = train.ImageFolder(tmp_path / "val", size=32, train=False)
+    train_set = data.ImageFolder(tmp_path / "train", size=32, train=True)
+    val_set = data.ImageFolder(tmp_path / "val", size=32, train=False)
     assert train_set.classes == ["cat", "dog"] and len(train_set) == 8       # the .txt is skipped
     x, y = val_set[0]
     assert x.shape == (3, 32, 32) and x.dtype == torch.float32 and y == 0
     # evaluation: the centre crop of the image resized to 37 px on its short side, normalised
     img = Image.open(tmp_path / "val" / "cat" / "0.png").convert("RGB").resize((44, 37), Image.BILINEAR)
     ref = torch.from_numpy(np.asarray(img.crop((6, 2, 38, 34)), dtype=np.float32) / 255).permute(2, 0, 1)
-    mean, std = torch.tensor(train.IMAGENET_MEAN)[:, None, None], torch.tensor(train.IMAGENET_STD)[:, None, None]
+    mean, std = torch.tensor(data.IMAGENET_MEAN)[:, None, None], torch.tensor(data.IMAGENET_STD)[:, None, None]
     torch.testing.assert_close(x, (ref - mean) / std)
     assert val_set[5][1] == 1 and train_set[0][0].shape == (3, 32, 32)
     with pytest.raises(ValueError, match="no images"):
-        train.ImageFolder(tmp_path / "train" / "cat")
+        data.ImageFolder(tmp_path / "train" / "cat")
     with pytest.raises(ValueError, match="not a directory"):
-        train.ImageFolder(tmp_path / "missing")
+        data.ImageFolder(tmp_path / "missing")
 
 
 def test_training_on_a_folder_of_images(tmp_path):
@@ -149,7 +149,7 @@ def test_cli_checks_the_new_options(tmp_path):
             train.main(["--attn", "se", "--device", "cuda", "--out", str(tmp_path)])
     with pytest.raises(ValueError, match="optimizer"):
         train.train_run("se", optimizer="lamb", progress=False)
-    assert "srm" in train.POOLED_BN and set(train.POOLED_BN) <= set(chattn.available())
+    assert "srm" in distributed.POOLED_BN and set(distributed.POOLED_BN) <= set(chattn.available())
 
 
 def test_resnet50_on_a_folder_of_images_is_recorded_as_such(tmp_path):

@@ -162,8 +162,8 @@ def test_image_patches_cut_as_chattn_data():
     assert torch.allclose(x[2], data.normalize(t[:, 0:32, 64:96]), atol=1e-6)    # row 0, column 2
     grey, _ = export.image_patches(img[:, :, 0])
     assert torch.allclose(data.denormalize(grey)[:, 0], data.denormalize(grey)[:, 2], atol=1e-6)
-    rgba = np.concatenate([img, np.zeros((70, 100, 1), np.uint8)], 2)
-    assert torch.equal(export.image_patches(rgba)[0], x)
+    opaque = np.concatenate([img, np.full((70, 100, 1), 255, np.uint8)], 2)
+    assert torch.equal(export.image_patches(opaque)[0], x)
     # the same pixels as a training patch of chattn.data give the same tensor
     photo = (data.load_photo("chelsea") * 255).round().byte().permute(1, 2, 0).numpy()
     k, top, left = data.patch_coordinates("test", per_class=1)[4].tolist()
@@ -171,6 +171,25 @@ def test_image_patches_cut_as_chattn_data():
     want = data.make_dataset("test", per_class=1)[0][4]
     got, _ = export.image_patches(np.ascontiguousarray(photo[top:top + 32, left:left + 32]))
     assert torch.allclose(got[0], want, atol=1e-6)
+
+
+def test_image_patches_composites_transparent_pixels_onto_the_background():
+    rng = np.random.default_rng(1)
+    img = rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    alpha = rng.integers(0, 256, (64, 64, 1), dtype=np.uint8)
+    alpha[:32] = 0                                                   # the top row of patches: transparent
+    x, _ = export.image_patches(np.concatenate([img, alpha], 2))
+    white = data.normalize(torch.ones(3, 32, 32))
+    assert torch.equal(x[0], white) and torch.equal(x[1], white)     # not black: white, the default
+    black, _ = export.image_patches(np.concatenate([img, alpha], 2), background=0)
+    assert torch.equal(black[0], data.normalize(torch.zeros(3, 32, 32)))
+    c = torch.from_numpy(img).float() / 255
+    a = torch.from_numpy(alpha).float() / 255
+    want = (c * a + (1 - a) * 1.0).permute(2, 0, 1)                  # c·α + background·(1 − α)
+    assert torch.allclose(data.denormalize(x[3]), want[:, 32:, 32:], atol=1e-6)
+    for bad in (-1, 256, 1.5, True, "white"):
+        with pytest.raises(ValueError, match="background"):
+            export.image_patches(img, background=bad)
 
 
 def test_image_patches_bad_input():

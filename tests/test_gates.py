@@ -67,3 +67,35 @@ def test_record_gates_bad_input():
     with pytest.raises(TypeError, match="model"):
         with record_gates("se"):
             pass
+
+
+@pytest.mark.parametrize("name", chattn.available())
+def test_record_gates_gives_the_per_block_gates_of_gate_statistics(name):
+    """What chattn.pretrained.gate_statistics computed by hooking bn3 and calling attention again
+    (the gate before conv1 for GCT, DIA's with the state the block received) is, block by block,
+    what record_gates reads: s.mean((2, 3)), (N, C), of the calls in forward order (GCT: those
+    named '.conv1')."""
+    torch.manual_seed(0)
+    net = small_resnet(name).eval()
+    for p in net.parameters():
+        p.data.add_(0.05 * torch.randn_like(p))
+    x = torch.randn(3, 3, 32, 32)
+    old, states, handles = [], {}, []
+    for i, (_, block, attn) in enumerate(net.blocks()):
+        if isinstance(attn, torch.nn.ModuleDict):
+            handles.append(attn["conv1"].register_forward_hook(
+                lambda m, a, o: old.append(m.attention(a[0]).mean((2, 3)))))
+            continue
+        handles.append(block.register_forward_pre_hook(
+            lambda m, a, i=i: states.__setitem__(i, a[1] if len(a) > 1 else None)))
+        handles.append(block.bn3.register_forward_hook(
+            lambda m, a, o, i=i, attn=attn: old.append(
+                (attn.attention(o, states[i]) if name == "dia" else attn.attention(o)).mean((2, 3)))))
+    with torch.no_grad(), record_gates(net) as calls:
+        net(x)
+    for h in handles:
+        h.remove()
+    new = [c.s.mean((2, 3)) for c in calls if name != "gct" or c.name.endswith(".conv1")]
+    assert len(new) == len(old) == len(net.blocks())
+    for a, b in zip(new, old):
+        assert torch.allclose(a, b, atol=1e-6) and a.shape == (3, b.shape[1])

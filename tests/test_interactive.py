@@ -316,3 +316,88 @@ def test_static_caption_switches_with_its_frame_in_chromium():
             assert pg.locator("output").all_text_contents() == ["5", "coffee"]
         finally:
             browser.close()
+
+
+# --- the smallest text of a figure, carried by its PNG ---------------------------------------
+
+def figure_with_text(tick_pt=7, title_pt=14, dpi=80):
+    fig, ax = plt.subplots(figsize=(3, 2), dpi=dpi)
+    ax.plot([0, 1], [0, 1], label="line")
+    ax.set_title("title", fontsize=title_pt)
+    ax.tick_params(labelsize=tick_pt)
+    ax.legend(fontsize=max(tick_pt, title_pt) + 1)
+    return fig
+
+
+def test_min_text_px_is_the_smallest_drawn_font_in_png_pixels():
+    fig = figure_with_text(tick_pt=7, title_pt=14, dpi=80)
+    assert interactive.min_text_px(fig) == pytest.approx(7 * 80 / 72)
+    assert interactive.min_text_px(fig, dpi=160) == pytest.approx(7 * 160 / 72)
+    fig.axes[0].tick_params(labelsize=16)
+    assert interactive.min_text_px(fig) == pytest.approx(14 * 80 / 72)        # now the title
+
+
+def test_min_text_px_skips_hidden_empty_and_outside_text():
+    fig = figure_with_text(tick_pt=12, title_pt=12)
+    ax = fig.axes[0]
+    ax.text(0.5, 0.5, "tiny but hidden", fontsize=3).set_visible(False)
+    ax.text(0.5, 0.5, "   ", fontsize=3)
+    ax.text(0.5, 0.5, "transparent", fontsize=3, alpha=0)
+    fig.text(5.0, 5.0, "far outside the figure", fontsize=3)
+    hidden_legend = ax.legend(["x"], fontsize=3)
+    hidden_legend.set_visible(False)
+    assert interactive.min_text_px(fig) == pytest.approx(12 * 80 / 72)
+    ax.annotate("note", (0.5, 0.5), fontsize=5)
+    assert interactive.min_text_px(fig) == pytest.approx(5 * 80 / 72)
+
+
+def test_min_text_px_sees_colorbars_and_is_none_without_text():
+    import numpy as np
+
+    fig, ax = plt.subplots(figsize=(3, 2), dpi=80)
+    im = ax.imshow(np.arange(4.0).reshape(2, 2))
+    ax.axis("off")
+    assert interactive.min_text_px(fig) is None
+    cbar = fig.colorbar(im)
+    cbar.ax.tick_params(labelsize=6)
+    assert interactive.min_text_px(fig) == pytest.approx(6 * 80 / 72)
+
+
+def test_figure_png_writes_the_chunk_and_png_min_text_px_reads_it():
+    fig = figure_with_text(tick_pt=9, dpi=100)
+    png = interactive.figure_png(fig, metadata={"Title": "kept"})
+    assert png.startswith(PNG_MAGIC)
+    text = interactive.png_text(png)
+    assert text[interactive.MIN_TEXT_KEY] == f"{9 * 100 / 72:.2f}" and text["Title"] == "kept"
+    assert interactive.png_min_text_px(png) == pytest.approx(9 * 100 / 72, abs=0.01)
+    # The PNG is the figure at its dpi: the size is in the PNG's own pixels.
+    width, _ = interactive.png_size(interactive.figure_png(fig, dpi=50, bbox_inches=None))
+    assert width == 150
+    blank, ax = plt.subplots(figsize=(2, 1), dpi=50)
+    ax.axis("off")
+    assert interactive.png_min_text_px(interactive.figure_png(blank)) is None
+
+
+def test_png_min_text_px_refuses_a_png_without_the_chunk():
+    import io
+
+    fig = figure_with_text()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    with pytest.raises(ValueError, match="chattn:min-text-px"):
+        interactive.png_min_text_px(buf.getvalue())
+    with pytest.raises(ValueError, match="png"):
+        interactive.png_text(b"not a png at all, longer than the header")
+
+
+def test_slider_frames_carry_their_smallest_text():
+    interactive.set_mode("static")
+
+    def draw(size):
+        fig, ax = plt.subplots(figsize=(2, 1.5), dpi=72)
+        ax.tick_params(labelsize=size)
+        ax.set_title("t", fontsize=20)
+        return fig
+
+    out = slider(draw, size=[6, 11])
+    assert [interactive.png_min_text_px(f) for f in out.frames] == [pytest.approx(6), pytest.approx(11)]

@@ -26,9 +26,6 @@ from chattn import export, pretrained
 
 PAGE = "book/photograph"
 TOL = 1e-4
-# pydata-sphinx-theme logs this with console.error on every page of a fresh browser profile (no
-# mode stored yet); it comes from the theme, not from this page, and is the only message let through.
-THEME_NOTE = "Got invalid theme mode: . Resetting to auto."
 TIMEOUT = 300_000                  # ms: the twelve networks on a shared CPU
 
 
@@ -44,8 +41,7 @@ def pg(page):  # noqa: F811
     local paths it requests (``fetched``) and the console's errors (``console_errors``)."""
     page.fetched, page.console_errors = [], []
     page.on("request", lambda r: page.fetched.append(urlparse(r.url).path) if r.url.startswith("http") else None)
-    page.on("console", lambda m: page.console_errors.append(m.text) if m.type == "error" and not
-            m.text.startswith(THEME_NOTE) else None)
+    page.on("console", lambda m: page.console_errors.append(m.text) if m.type == "error" else None)
     return page
 
 
@@ -291,4 +287,136 @@ def test_opened_from_disk_says_to_serve_it(browser):  # noqa: F811
     note = pg.locator("#photograph-needs-server")
     assert note.is_visible() and "bash scripts/book.sh" in note.inner_text()
     assert not pg.locator("#photograph-app").is_visible()
+    context.close()
+
+
+
+# --- issue 19: transparency, progress, messages, layout -----------------------------------------
+
+def test_transparent_pixels_are_read_on_white_as_image_patches_reads_them(pg, base_url, tmp_path):  # noqa: F811
+    """An RGBA photograph whose left half is transparent: the page composites it onto white, as
+    chattn.export.image_patches does (logits and gates agree with torch), and says so."""
+    import skimage.data
+
+    page = pg
+    _open(page, base_url, "?module=se")
+    rgb = np.ascontiguousarray(skimage.data.hubble_deep_field()[300:364, 300:428])      # 2 x 4 patches
+    alpha = np.full(rgb.shape[:2] + (1,), 255, np.uint8)
+    alpha[:, :64] = 0                                                   # left half: transparent
+    rgba = np.concatenate([rgb, alpha], 2)
+    page.set_input_files("#photograph-file", str(_png(tmp_path / "cutout.png", rgba)))
+    got = _wait(page)
+    x, _ = export.image_patches(rgba)
+    black, _ = export.image_patches(np.where(alpha > 0, rgb, 0).astype(np.uint8))   # what "ignored" read
+    assert not torch.allclose(x, black)
+    for attn in ("none", "se"):
+        assert _compare(got, attn, pretrained.load(attn), x) <= TOL, attn
+    assert "50.0% of the pixels the networks read are transparent" in _message(page)
+    assert "white background" in _message(page)
+    assert page.errors == [] and page.console_errors == [], (page.errors, page.console_errors)
+
+
+def test_empty_and_damaged_files_say_so(pg, base_url, tmp_path):  # noqa: F811
+    page = pg
+    _open(page, base_url, "?module=se")
+    empty = tmp_path / "empty.png"
+    empty.write_bytes(b"")
+    page.set_input_files("#photograph-file", str(empty))
+    _wait(page, ("error",))
+    assert "“empty.png” is empty (0 bytes)" in _message(page)
+    good = _png(tmp_path / "good.png", np.zeros((64, 64, 3), np.uint8)).read_bytes()
+    damaged = tmp_path / "damaged.png"
+    damaged.write_bytes(good[:len(good) // 2])                          # cut short
+    page.set_input_files("#photograph-file", str(damaged))
+    page.wait_for_function("document.getElementById('photograph-message').innerText.includes('damaged.png')")
+    assert "“damaged.png” starts like a PNG file but is damaged" in _message(page)
+    assert "not an image this browser can read" not in _message(page)
+    assert page.errors == [], page.errors
+
+
+def test_progress_shows_bytes_and_percent_and_the_status_counts_what_is_shown(pg, base_url, tmp_path):  # noqa: F811
+    page = pg
+    _open(page, base_url, "?module=se")
+    assert not page.locator("#photograph-legend").is_visible()       # no legend before an image
+    page.evaluate("""() => { window.statusTexts = [];
+        new MutationObserver(() => window.statusTexts.push(document.getElementById('photograph-status').textContent))
+            .observe(document.getElementById('photograph-status'), {childList: true, characterData: true, subtree: true}); }""")
+    img = np.ascontiguousarray((np.indices((64, 96)).sum(0) % 256).astype(np.uint8))
+    page.set_input_files("#photograph-file", str(_png(tmp_path / "ramp.png", img)))
+    _wait(page)
+    texts = page.evaluate("window.statusTexts")
+    runtime = [t for t in texts if t.startswith("Loading the runtime")]
+    pattern = re.compile(r"^Loading the runtime, onnxruntime-web [\d.]+ \(once\): ([\d.]+) MB of ([\d.]+) MB \((\d+)%\)…$")
+    assert runtime and all(pattern.match(t) for t in runtime), runtime[:3]
+    last = pattern.match(runtime[-1])
+    assert last[1] == last[2] and last[3] == "100", runtime[-1]
+    assert any(re.search(r"network: [\d.]+ MB of [\d.]+ MB \(\d+%\)", t) for t in texts), texts
+    assert page.locator("#photograph-legend").is_visible()
+    # Two networks ran (none, se); untick one: the status counts the one panel shown.
+    page.uncheck("#photograph-net-none")
+    _wait(page)
+    assert page.locator(".photograph-panel").count() == 1
+    assert page.locator("#photograph-status").inner_text().startswith("1 network shown, run on 6 patches")
+    assert page.errors == [] and page.console_errors == [], (page.errors, page.console_errors)
+
+
+def _cut_off(page, selector) -> list[str]:
+    """Texts of the elements that do not fit their box (wider content than the box shows)."""
+    return page.locator(selector).evaluate_all("es => es.filter(e => e.scrollWidth > e.clientWidth + 1)"
+                                               ".map(e => e.textContent)")
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_layout_gate_names_and_the_r_k_control_are_not_cut_off(browser, base_url, tmp_path, width):  # noqa: F811
+    context = browser.new_context(viewport={"width": width, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    page.goto(f"{base_url}/{PAGE}.html?module=gct", wait_until="load")
+    page.wait_for_function("document.getElementById('photograph').dataset.state === 'idle'")
+    page.check("#photograph-net-se")
+    page.uncheck("#photograph-net-none")
+    img = np.ascontiguousarray((np.indices((64, 64, 3)).sum(0) * 7 % 256).astype(np.uint8))
+    page.set_input_files("#photograph-file", str(_png(tmp_path / "pattern.png", img)))
+    page.wait_for_function("document.getElementById('photograph').dataset.state === 'done'", timeout=TIMEOUT)
+    names = page.locator("[data-network=gct] .photograph-gatename").all_inner_texts()
+    net = pretrained.load("gct")
+    assert len(names) == len(export.gate_names(net)) - 1
+    assert all(re.fullmatch(r"stem|stage \d, block \d(, conv \d|, downsample)?", n) for n in names), names
+    assert _cut_off(page, ".photograph-gatename") == []
+    assert page.evaluate("document.scrollingElement.scrollWidth <= innerWidth")
+    # The chosen r: written out in full below the control, where it wraps; on a desktop the control shows it whole.
+    chosen = page.locator("[data-network=se] .photograph-chosen").inner_text()
+    label = page.locator("select[data-module=se] option:checked").inner_text()
+    assert chosen == f"Running: {label}."
+    assert _cut_off(page, "[data-network=se] .photograph-chosen") == []
+    if width >= 1000:
+        fits = page.locator("select[data-module=se]").evaluate("""s => {
+            const c = document.createElement('canvas').getContext('2d'), st = getComputedStyle(s);
+            c.font = `${st.fontSize} ${st.fontFamily}`;
+            return c.measureText(s.options[s.selectedIndex].text).width + 40 <= s.clientWidth; }""")
+        assert fits, label
+    page.screenshot(path=str(ARTIFACTS / f"photograph-layout-{width}.png"), full_page=True)
+    context.close()
+
+
+def test_gct_strips_are_not_near_white_in_dark_mode(browser, base_url, tmp_path):  # noqa: F811
+    """GCT's gates are factors near 1: on the chapters' red-blue scale they are near-white bars,
+    glaring on a dark page. In dark mode the page uses a scale centred on a dark grey."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, color_scheme="dark")
+    context.add_init_script("localStorage.setItem('mode', 'dark'); localStorage.setItem('theme', 'dark');")
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    page.goto(f"{base_url}/{PAGE}.html?module=gct", wait_until="load")
+    page.wait_for_function("document.getElementById('photograph').dataset.state === 'idle'")
+    page.uncheck("#photograph-net-none")
+    img = np.ascontiguousarray((np.indices((64, 64, 3)).sum(0) * 7 % 256).astype(np.uint8))
+    page.set_input_files("#photograph-file", str(_png(tmp_path / "pattern.png", img)))
+    page.wait_for_function("document.getElementById('photograph').dataset.state === 'done'", timeout=TIMEOUT)
+    assert "blue-grey-red" in page.locator("[data-network=gct]").inner_text()
+    luminance = page.locator("[data-network=gct] canvas.photograph-strip").evaluate_all("""cs => cs.map(c => {
+        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; let s = 0;
+        for (let i = 0; i < d.length; i += 4) s += (0.2126 * d[i] + 0.7152 * d[i + 1] + 0.0722 * d[i + 2]) / 255;
+        return s / (d.length / 4); })""")
+    assert luminance and max(luminance) < 0.5, luminance
+    page.screenshot(path=str(ARTIFACTS / "photograph-dark.png"), full_page=True)
     context.close()

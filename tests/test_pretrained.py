@@ -10,10 +10,13 @@ import pytest
 import torch
 
 import chattn
-from chattn import pretrained
+from chattn import pretrained, runs
 from chattn.data import PHOTOS, make_dataset
 from chattn.models.small import small_resnet
-from chattn.train import WEIGHTS_DIR, configs
+from chattn.runs import WEIGHTS_DIR, configs, ship_dir
+
+GRID = ship_dir()                       # weights/patches/epochs<E>/, the grid the chapters read
+SWEEP = GRID / "sweep"
 
 # A new interpreter loads every shipped file and measures its test accuracy: nothing from this
 # process (no cached model, no RNG state) can leak into what the weights compute. The files are
@@ -22,12 +25,12 @@ from chattn.train import WEIGHTS_DIR, configs
 FRESH = """
 import json, sys, torch
 from safetensors import safe_open
-from chattn import pretrained, train
+from chattn import pretrained, runs, train
 from chattn.data import make_dataset
 torch.set_num_threads(1)
 part, parts = int(sys.argv[1]), int(sys.argv[2])       # this process takes every parts-th file
 out = {}
-for path in sorted(train.WEIGHTS_DIR.rglob("*.safetensors"))[part::parts]:
+for path in sorted(runs.WEIGHTS_DIR.rglob("*.safetensors"))[part::parts]:
     with safe_open(str(path), framework="pt") as f:
         config = json.loads(f.metadata()["config"])
     attn, options = config["attn"], config.get("options") or {}
@@ -38,7 +41,7 @@ for path in sorted(train.WEIGHTS_DIR.rglob("*.safetensors"))[part::parts]:
                if json.loads(r.read_text())["weights"] == path.name)
     x, y = make_dataset("test", rec["patch"], rec["test_per_class"], rec["data_seed"], task=rec.get("task", "patches"))
     # batches of 100: same accuracies, a fifth of the page faults of 400 (sys time 0.6 s, not 2.7 s, per network)
-    out[path.relative_to(train.WEIGHTS_DIR).as_posix()] = train.evaluate(net, x, y, batch_size=100)[0]
+    out[path.relative_to(runs.WEIGHTS_DIR).as_posix()] = train.evaluate(net, x, y, batch_size=100)[0]
 print(json.dumps(out))
 """
 
@@ -73,7 +76,7 @@ def test_shipped_files_are_the_recorded_files_and_small(recs):
     total = 0
     for r in recs:
         if r["weights"]:
-            data = (WEIGHTS_DIR / r["weights"]).read_bytes()
+            data = (GRID / r["weights"]).read_bytes()
             assert hashlib.sha256(data).hexdigest() == r["weights_sha256"]
             total += len(data)
     assert total < 10 * 2 ** 20
@@ -95,8 +98,9 @@ def test_loaded_weights_reproduce_the_recorded_test_accuracy_in_a_fresh_process(
     recorded = {path: r["test_accuracy"] for path, r in shipped_records().items()}
     on_disk = {p.relative_to(WEIGHTS_DIR).as_posix() for p in WEIGHTS_DIR.rglob("*.safetensors")}
     assert set(measured) == set(recorded) == on_disk         # every file has its record, and back
-    assert {f"small_resnet_{c}.safetensors" for c in configs()} <= on_disk
-    assert {f"sweep/small_resnet_{a}_{k}{v}.safetensors" for a, k, v in SWEPT} <= on_disk
+    grid = GRID.relative_to(WEIGHTS_DIR).as_posix()
+    assert {f"{grid}/small_resnet_{c}.safetensors" for c in configs()} <= on_disk
+    assert {f"{grid}/sweep/small_resnet_{a}_{k}{v}.safetensors" for a, k, v in SWEPT} <= on_disk
     for path, acc in recorded.items():
         assert abs(measured[path] - acc) <= 1e-6, (path, measured[path], acc)
 
@@ -129,7 +133,7 @@ def test_weights_are_plain_safetensors_without_pickle():
 
 
 def test_every_sweep_value_is_shipped_with_its_seeds_and_weights(recs):
-    sweep_dir = WEIGHTS_DIR / "sweep"
+    sweep_dir = SWEEP
     expected = set()
     for attn, key, value in SWEPT:             # the grid's default too: trained again by the sweep
         name = f"small_resnet_{attn}_{key}{value}"
@@ -172,7 +176,7 @@ def test_recoloured_grid_is_every_config_with_three_seeds_records_only():
         # the same recipe as the grid, on the other task
         for key in ("epochs", "per_class", "test_per_class", "batch_size", "lr", "weight_decay", "data_seed"):
             assert r[key] == clean[(r["attn"], r["seed"])][key], key
-    assert not list((WEIGHTS_DIR / "recoloured").glob("*.safetensors"))
+    assert not list(ship_dir("recoloured").glob("*.safetensors"))
     with pytest.raises(ValueError, match="task"):
         pretrained.records(task="recolored")
 
@@ -181,7 +185,7 @@ def test_load_with_options_builds_the_swept_network():
     net = pretrained.load("se", reduction=8)
     assert not net.training and net.options == {"reduction": 8}
     assert [r.attn.fc[0].out_features for r in net.blocks()] == [c // 8 for c in (32, 32, 64, 64, 128, 128)]
-    rec = json.loads((WEIGHTS_DIR / "sweep" / "small_resnet_se_reduction8_seed0.json").read_text())
+    rec = json.loads((SWEEP / "small_resnet_se_reduction8_seed0.json").read_text())
     assert net.config() == rec["model"] and sum(p.numel() for p in net.parameters()) == rec["params"]
     net = pretrained.load("eca", k_size=5)
     assert {r.attn.conv.kernel_size for r in net.blocks()} == {(5,)}
@@ -192,15 +196,16 @@ def test_load_with_options_builds_the_swept_network():
 
 
 def test_weights_path_and_default_option():
-    assert pretrained.weights_path("se") == WEIGHTS_DIR / "small_resnet_se.safetensors"
-    assert pretrained.weights_path(None) == pretrained.weights_path("none") == WEIGHTS_DIR / "small_resnet_none.safetensors"
-    assert pretrained.weights_path("SE", reduction=8) == WEIGHTS_DIR / "sweep" / "small_resnet_se_reduction8.safetensors"
-    assert pretrained.weights_path("eca", k_size=3) == WEIGHTS_DIR / "sweep" / "small_resnet_eca_k_size3.safetensors"
+    assert GRID == WEIGHTS_DIR / "patches" / f"epochs{pretrained.EPOCHS['patches']}"
+    assert pretrained.weights_path("se") == GRID / "small_resnet_se.safetensors"
+    assert pretrained.weights_path(None) == pretrained.weights_path("none") == GRID / "small_resnet_none.safetensors"
+    assert pretrained.weights_path("SE", reduction=8) == SWEEP / "small_resnet_se_reduction8.safetensors"
+    assert pretrained.weights_path("eca", k_size=3) == SWEEP / "small_resnet_eca_k_size3.safetensors"
     # options the sweep did not train: the grid's file when they are the grid's defaults
     assert pretrained.weights_path("eca", k_size=None) == pretrained.weights_path("eca")
     assert pretrained.weights_path("gct", epsilon=pretrained.default_option("gct", "epsilon")) == \
         pretrained.weights_path("gct")
-    assert pretrained.weights_path("gct", epsilon=0.5) == WEIGHTS_DIR / "sweep" / "small_resnet_gct_epsilon0p5.safetensors"
+    assert pretrained.weights_path("gct", epsilon=0.5) == SWEEP / "small_resnet_gct_epsilon0p5.safetensors"
     # the defaults the grid was trained with: the small net's, else the module's own
     assert [pretrained.default_option(a, k) for a, (k, _) in pretrained.SWEEPS.items()] == [4, None, 4, 16, 4, 4, 4]
     for attn, (key, _) in pretrained.SWEEPS.items():
@@ -242,7 +247,7 @@ def test_sweep_records_and_points_are_the_records_on_disk(recs):
         ((r["value"], r["seed"]) for r in runs), key=lambda t: (values.index(t[0]), t[1]))
     assert {r["value"] for r in runs} <= set(values)
     on_disk = {(r["model"]["options"]["reduction"], r["seed"]): r["test_accuracy"] for r in (
-        json.loads(p.read_text()) for p in (WEIGHTS_DIR / "sweep").glob("small_resnet_se_*_seed*.json"))}
+        json.loads(p.read_text()) for p in SWEEP.glob("small_resnet_se_*_seed*.json"))}
     assert {(r["value"], r["seed"]): r["test_accuracy"] for r in runs} == on_disk     # all from the sweep
     for r in runs:
         assert r["attn"] == "se" and r["model"]["options"] == {"reduction": r["value"]}
@@ -356,3 +361,61 @@ def test_gate_statistics_rejects_bad_input(test_patches):
 def test_docstring_examples():
     result = doctest.testmod(pretrained, extraglobs={"torch": torch}, verbose=False)
     assert result.attempted > 0 and result.failed == 0
+
+
+# --- the layout of issue 18: the sweep's default from the grid, controls, the curve -----------------
+
+def _write_record(directory, attn, seed, acc, options=None, width=32, epochs=3):
+    directory.mkdir(parents=True, exist_ok=True)
+    rec = dict(attn=attn, seed=seed, epochs=epochs, test_accuracy=acc, train_accuracy=1.0, params=1, seconds=1.0,
+               weights=None, model=dict(attn=attn, num_classes=8, width=width, depth=2, input_size=32,
+                                        options=options or {}))
+    name = runs.stem(attn, seed, options=options, network={"width": width})
+    (directory / f"{name}.json").write_text(json.dumps(rec))
+
+
+def test_sweep_default_value_comes_from_the_sweep_else_from_the_grid(tmp_path, monkeypatch):
+    monkeypatch.setattr(runs, "WEIGHTS_DIR", tmp_path)
+    grid = ship_dir()
+    for seed, acc in enumerate([0.90, 0.91, 0.92]):
+        _write_record(grid, "se", seed, acc)                          # the grid's SE: r = 4, the default
+        _write_record(grid, "eca", seed, acc)
+        _write_record(grid / "sweep", "se", seed, round(acc - 0.1, 2), {"reduction": 8})
+    runs_ = pretrained.sweep_records("se")
+    assert [(r["value"], r["seed"], r["test_accuracy"]) for r in runs_] == [
+        (4, 0, 0.90), (4, 1, 0.91), (4, 2, 0.92), (8, 0, 0.80), (8, 1, 0.81), (8, 2, 0.82)]
+    assert [r["model"]["options"] for r in runs_[:3]] == [{}] * 3   # the grid's records, as they are
+    # ECA's default (the adaptive k) is no sweep value: the grid does not join its sweep
+    assert pretrained.sweep_records("eca") == []
+    # when the sweep trained the default value itself, its own runs are used (today's data)
+    _write_record(grid / "sweep", "se", 0, 0.5, {"reduction": 4})
+    assert [(r["value"], r["test_accuracy"]) for r in pretrained.sweep_records("se") if r["value"] == 4] == [(4, 0.5)]
+
+
+def test_controls_and_curve_are_read_from_their_folders(tmp_path, monkeypatch):
+    monkeypatch.setattr(runs, "WEIGHTS_DIR", tmp_path)
+    assert pretrained.control_records() == [] and pretrained.curve_records() == {}
+    for seed in range(2):
+        _write_record(ship_dir() / "control", "none", seed, 0.9, width=48)
+        _write_record(ship_dir(network={"width": 40}), "none", seed, 0.8, width=40)
+        for epochs in (6, 24):
+            _write_record(ship_dir(epochs=epochs, curve=True), "none", seed, 0.7, epochs=epochs)
+    assert [(r["model"]["width"], r["seed"]) for r in pretrained.control_records()] == [(40, 0), (40, 1), (48, 0), (48, 1)]
+    curve = pretrained.curve_records()
+    assert list(curve) == [6, 24] and [r["epochs"] for r in curve[24]] == [24, 24]
+    assert pretrained.control_records("recoloured") == [] and pretrained.curve_records("recoloured") == {}
+
+
+@pytest.mark.slow
+def test_a_shipped_run_reproduces_from_its_record():
+    # the plain network, seed 1, of the grid the chapters read, trained again from its record alone
+    # (same machine, one thread): the test accuracy is the recorded one, exactly
+    from chattn import train
+    rec = next(r for r in pretrained.records() if r["attn"] == "none" and r["seed"] == 1)
+    torch.set_num_threads(1)
+    _, again = train.train_run("none", 1, train.config_of(rec), progress=False, options=rec["model"]["options"])
+    assert again["epochs"] == rec["epochs"] and again["params"] == rec["params"]
+    assert again["test_accuracy"] == rec["test_accuracy"], (
+        f"retrained {again['test_accuracy']}, recorded {rec['test_accuracy']} (recorded on a CPU with "
+        f"{rec.get('cpu_capability', 'unrecorded')} kernels, {rec.get('threads')} thread(s); now "
+        f"{again['cpu_capability']}, {again['threads']})")

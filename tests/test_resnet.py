@@ -211,7 +211,7 @@ def test_bad_arguments():
         resnet50("nope")
     with pytest.raises(TypeError, match="attn"):
         resnet50(chattn.SE)
-    with pytest.raises(TypeError, match="attn is None"):
+    with pytest.raises(TypeError, match="attn=None"):
         resnet50(reduction=8)
     with pytest.raises(ValueError, match="num_classes"):
         resnet50(num_classes=0)

@@ -2,6 +2,7 @@
 import doctest
 import json
 import math
+import dataclasses
 import statistics
 
 import pytest
@@ -9,7 +10,7 @@ import torch
 from safetensors.torch import load_file
 
 import chattn
-from chattn import train
+from chattn import runs, train
 from chattn.data import PHOTOS, make_dataset
 from chattn.models import small as small_mod
 from chattn.models.small import small_resnet
@@ -226,7 +227,7 @@ def test_summary_is_mean_and_sample_std_per_module(tmp_path, capsys):
         for seed, acc in enumerate(values):
             rec = dict(attn=attn, seed=seed, test_accuracy=acc, train_accuracy=1.0, params=10, seconds=1.0)
             (tmp_path / f"small_resnet_{attn}_seed{seed}.json").write_text(json.dumps(rec))
-    rows = {r["attn"]: r for r in train.summarize(train.load_records(tmp_path))}
+    rows = {r["attn"]: r for r in runs.summarize(runs.load_records(tmp_path))}
     assert rows["none"]["runs"] == 3 and math.isclose(rows["none"]["test_mean"], 0.6)
     assert math.isclose(rows["none"]["test_std"], 0.1)
     assert math.isclose(rows["eca"]["test_std"], statistics.stdev([0.8, 0.9]))
@@ -244,11 +245,11 @@ def test_cli_rejects_bad_arguments(tmp_path):
     with pytest.raises(SystemExit):
         train.main([])
     with pytest.raises(ValueError, match="directory"):
-        train.load_records(tmp_path / "missing")
+        runs.load_records(tmp_path / "missing")
 
 
 def test_docstring_examples():
-    for module in (small_mod, train):
+    for module in (small_mod, train, runs):
         result = doctest.testmod(module, extraglobs={"torch": torch}, verbose=False)
         assert result.attempted > 0 and result.failed == 0, module.__name__
 
@@ -256,7 +257,8 @@ def test_docstring_examples():
 # --- module options, sweeps, the recoloured task (issue 8) -----------------------------------------
 
 CLI_TINY = ["--quiet", "--threads", "1", "--epochs", "1", "--per-class", "8", "--test-per-class", "4",
-            "--batch-size", "16", "--width", "16"]
+            "--batch-size", "16", "--width", "16"]       # width 16: the file names say so (_width16)
+CLI_DEFAULT_WIDTH = CLI_TINY[:-2]
 
 
 def cli_error(capsys, *argv) -> str:
@@ -270,10 +272,10 @@ def cli_error(capsys, *argv) -> str:
 def test_opt_is_recorded_in_the_file_names_and_builds_the_network(tmp_path):
     assert train.main(["--attn", "se", "--opt", "reduction=8", "--out", str(tmp_path)] + CLI_TINY) == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "small_resnet_se_reduction8_seed0.json", "small_resnet_se_reduction8_seed0.safetensors"]
-    rec = json.loads((tmp_path / "small_resnet_se_reduction8_seed0.json").read_text())
+        "small_resnet_se_reduction8_width16_seed0.json", "small_resnet_se_reduction8_width16_seed0.safetensors"]
+    rec = json.loads((tmp_path / "small_resnet_se_reduction8_width16_seed0.json").read_text())
     assert rec["model"]["options"] == {"reduction": 8} and rec["model"]["width"] == 16
-    assert rec["task"] == "patches" and rec["weights"] == "small_resnet_se_reduction8_seed0.safetensors"
+    assert rec["task"] == "patches" and rec["weights"] == "small_resnet_se_reduction8_width16_seed0.safetensors"
     state = load_file(str(tmp_path / rec["weights"]))
     # the hidden width of every SE excitation is C / 8 (the grid's r = 4 would give C / 4)
     hidden = {k: tuple(v.shape) for k, v in state.items() if k.endswith("attn.fc.0.weight")}
@@ -293,13 +295,13 @@ def test_sweep_trains_every_value_seed_major(tmp_path, capsys):
     assert train.main(["--sweep", "se:reduction=2,8", "--seeds", "2", "--out", str(tmp_path)] + CLI_TINY) == 0
     lines = [ln.split() for ln in capsys.readouterr().out.splitlines() if ln.startswith("se ")]
     # one seed of every value first, so a partial sweep already covers every value
-    assert [(ln[1], ln[3]) for ln in lines] == [("reduction=2", "0"), ("reduction=8", "0"),
+    assert [(ln[1], ln[ln.index("seed") + 1]) for ln in lines] == [("reduction=2", "0"), ("reduction=8", "0"),
                                                ("reduction=2", "1"), ("reduction=8", "1")]
-    recs = train.load_records(tmp_path)
+    recs = runs.load_records(tmp_path)
     assert [(r["model"]["options"], r["seed"]) for r in recs] == [
         ({"reduction": 2}, 0), ({"reduction": 2}, 1), ({"reduction": 8}, 0), ({"reduction": 8}, 1)]
     assert sorted(p.name for p in tmp_path.glob("*.safetensors")) == [
-        f"small_resnet_se_reduction{r}_seed{s}.safetensors" for r in (2, 8) for s in (0, 1)]
+        f"small_resnet_se_reduction{r}_width16_seed{s}.safetensors" for r in (2, 8) for s in (0, 1)]
     params = {r["model"]["options"]["reduction"]: r["params"] for r in recs}
     assert params[2] > params[8]                           # r = 2: wider excitations
     rows = train.summarize(recs)
@@ -310,8 +312,8 @@ def test_repeated_sweeps_and_no_weights(tmp_path):
     argv = ["--sweep", "se:reduction=16", "--sweep", "eca:k_size=5", "--no-weights", "--out", str(tmp_path)]
     assert train.main(argv + CLI_TINY) == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "small_resnet_eca_k_size5_seed0.json", "small_resnet_se_reduction16_seed0.json"]
-    recs = {r["attn"]: r for r in train.load_records(tmp_path)}
+        "small_resnet_eca_k_size5_width16_seed0.json", "small_resnet_se_reduction16_width16_seed0.json"]
+    recs = {r["attn"]: r for r in runs.load_records(tmp_path)}
     assert recs["eca"]["model"]["options"] == {"k_size": 5} and recs["se"]["model"]["options"] == {"reduction": 16}
     assert recs["eca"]["weights"] is None and "weights_sha256" not in recs["eca"]
 
@@ -319,15 +321,15 @@ def test_repeated_sweeps_and_no_weights(tmp_path):
 def test_opt_combines_with_a_sweep_of_another_option(tmp_path):
     argv = ["--sweep", "eca:k_size=3,5", "--opt", "gamma=3", "--no-weights", "--out", str(tmp_path)]
     assert train.main(argv + CLI_TINY) == 0
-    assert [r["model"]["options"] for r in train.load_records(tmp_path)] == [
+    assert [r["model"]["options"] for r in runs.load_records(tmp_path)] == [
         {"gamma": 3, "k_size": 3}, {"gamma": 3, "k_size": 5}]
     assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "small_resnet_eca_gamma3_k_size3_seed0.json", "small_resnet_eca_gamma3_k_size5_seed0.json"]
+        "small_resnet_eca_gamma3_k_size3_width16_seed0.json", "small_resnet_eca_gamma3_k_size5_width16_seed0.json"]
 
 
 def test_task_recoloured_trains_and_evaluates_on_recoloured_patches(tmp_path):
     assert train.main(["--attn", "eca", "--task", "recoloured", "--out", str(tmp_path)] + CLI_TINY) == 0
-    rec = json.loads((tmp_path / "small_resnet_eca_seed0.json").read_text())
+    rec = json.loads((tmp_path / "small_resnet_eca_width16_seed0.json").read_text())
     assert rec["task"] == "recoloured" and rec["data"] == "photo patches"
     net = small_resnet("eca", width=16)
     net.load_state_dict(load_file(str(tmp_path / rec["weights"])))
@@ -344,21 +346,70 @@ def test_task_recoloured_trains_and_evaluates_on_recoloured_patches(tmp_path):
         train.train_run("eca", task="recoloured", data=tmp_path, progress=False, **TINY)
 
 
-def test_ship_writes_sweeps_and_other_tasks_into_their_folders(tmp_path, monkeypatch):
-    monkeypatch.setattr(train, "WEIGHTS_DIR", tmp_path)
-    assert train.ship_dir() == tmp_path and train.ship_dir("patches", {}) == tmp_path
-    assert train.ship_dir("patches", {"reduction": 8}) == tmp_path / "sweep"
-    assert train.ship_dir("recoloured") == train.ship_dir("recoloured", {"reduction": 8}) == tmp_path / "recoloured"
+def test_ship_writes_the_layout_of_task_epochs_and_options(tmp_path, monkeypatch):
+    monkeypatch.setattr(runs, "WEIGHTS_DIR", tmp_path)
+    grid = tmp_path / "patches" / "epochs1"
+    assert runs.ship_dir() == runs.ship_dir("patches", {}) == tmp_path / "patches" / f"epochs{runs.EPOCHS['patches']}"
+    assert runs.ship_dir("patches", {"reduction": 8}, epochs=1) == grid / "sweep"
+    assert runs.ship_dir("recoloured", {"reduction": 8}, epochs=12) == tmp_path / "recoloured" / "epochs12" / "sweep"
+    assert runs.ship_dir("patches", epochs=1, network={"width": 48, "depth": 2}) == grid / "control"
+    assert runs.ship_dir("patches", epochs=1, network={"width": 32, "depth": 2}) == grid      # the defaults
+    assert runs.ship_dir("patches", epochs=24, curve=True) == tmp_path / "patches" / "curve" / "epochs24"
     with pytest.raises(ValueError, match="task"):
-        train.ship_dir("grey")
-    assert train.main(["--sweep", "se:reduction=8", "--seeds", "2", "--ship"] + CLI_TINY) == 0
-    assert train.main(["--attn", "none", "--task", "recoloured", "--ship", "--no-weights"] + CLI_TINY) == 0
+        runs.ship_dir("grey")
+    with pytest.raises(ValueError, match="curve"):
+        runs.ship_dir("patches", {"reduction": 8}, curve=True)
+    with pytest.raises(ValueError, match="epochs"):
+        runs.ship_dir("patches", epochs=0)
+    assert train.main(["--sweep", "se:reduction=8", "--seeds", "2", "--ship"] + CLI_DEFAULT_WIDTH) == 0
+    assert train.main(["--attn", "none", "--task", "recoloured", "--ship", "--no-weights"] + CLI_DEFAULT_WIDTH) == 0
+    assert train.main(["--attn", "none", "--width", "24", "--ship", "--no-weights"] + CLI_DEFAULT_WIDTH) == 0
+    assert train.main(["--attn", "none", "--ship", "--curve", "--no-weights"] + CLI_DEFAULT_WIDTH) == 0
     assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file()) == [
-        "recoloured/small_resnet_none_seed0.json",
-        "sweep/small_resnet_se_reduction8.safetensors",                # seed 0 only, under the shipped name
-        "sweep/small_resnet_se_reduction8_seed0.json", "sweep/small_resnet_se_reduction8_seed1.json"]
-    recs = train.load_records(tmp_path / "sweep")
+        "patches/curve/epochs1/small_resnet_none_seed0.json",
+        "patches/epochs1/control/small_resnet_none_width24_seed0.json",
+        "patches/epochs1/sweep/small_resnet_se_reduction8.safetensors",     # seed 0 only, under the shipped name
+        "patches/epochs1/sweep/small_resnet_se_reduction8_seed0.json",
+        "patches/epochs1/sweep/small_resnet_se_reduction8_seed1.json",
+        "recoloured/epochs1/small_resnet_none_seed0.json"]
+    recs = runs.load_records(grid / "sweep")
     assert [r["weights"] for r in recs] == ["small_resnet_se_reduction8.safetensors", None]
+    control, = runs.load_records(grid / "control")
+    assert control["model"]["width"] == 24 and control["epochs"] == 1
+    # resuming finds what was shipped: nothing is trained twice
+    assert train.main(["--sweep", "se:reduction=8", "--seeds", "3", "--ship", "--skip-existing"] + CLI_DEFAULT_WIDTH) == 0
+    assert len(runs.load_records(grid / "sweep")) == 3
+
+
+def test_network_options_are_in_the_names_and_the_summary(tmp_path, capsys):
+    assert runs.stem("none", 0, network={"width": 48}) == "small_resnet_none_width48_seed0"
+    assert runs.stem("none", 0, network={"width": 32, "depth": 2}) == "small_resnet_none_seed0"
+    assert runs.stem("se", network={"width": 48, "depth": 3}, options={"reduction": 8}) == \
+        "small_resnet_se_reduction8_width48_depth3"
+    assert runs.NETWORK_DEFAULTS == {"width": 32, "depth": 2} == {
+        k: getattr(small_resnet(None), k) for k in ("width", "depth")}
+    assert train.main(["--attn", "none", "--out", str(tmp_path), "--no-weights"] + CLI_TINY) == 0
+    assert [p.name for p in tmp_path.iterdir()] == ["small_resnet_none_width16_seed0.json"]
+    rows = runs.summarize(runs.load_records(tmp_path))
+    assert rows[0]["network"] == {"width": 16} and "| none width=16 | 1 |" in runs.format_summary(rows)
+    assert "none      width=16" in capsys.readouterr().out
+
+
+def test_config_holds_every_default_once_and_builds_the_cli():
+    fields = {f.name: f.default for f in dataclasses.fields(train.Config)}
+    args = train._parser().parse_args(["--attn", "se"])
+    for name, default in fields.items():
+        if name != "channels_last":
+            assert getattr(args, name) == default, name
+    assert (fields["width"], fields["depth"]) == (runs.NETWORK_DEFAULTS["width"], runs.NETWORK_DEFAULTS["depth"])
+    # train_run's keywords are Config's fields; anything else is named
+    with pytest.raises(TypeError, match="epoch"):
+        train.train_run("se", epoch=1, progress=False)
+    with pytest.raises(ValueError, match="per_class"):
+        train.train_run("se", per_class=0, progress=False)
+    # a record gives back the Config it was trained with
+    _, rec = train.train_run("se", progress=False, options={"reduction": 8}, **TINY)
+    assert train.config_of(rec) == train.Config(**TINY, channels_last=True)
 
 
 def test_cli_errors_name_the_argument(tmp_path, capsys):
@@ -419,31 +470,31 @@ def test_parse_option_and_sweep():
 
 
 def test_stem_names_options_sorted_after_the_module():
-    assert train.stem("se") == "small_resnet_se" and train.stem("se", 2) == "small_resnet_se_seed2"
-    assert train.stem("se", 1, options={"reduction": 8}) == "small_resnet_se_reduction8_seed1"
-    assert train.stem("eca", options={"k_size": 5}) == "small_resnet_eca_k_size5"
-    assert train.stem("eca", 0, options={"k_size": 5, "gamma": 3}) == "small_resnet_eca_gamma3_k_size5_seed0"
-    assert train.stem("gct", options={"epsilon": 0.5}) == "small_resnet_gct_epsilon0p5"
-    assert train.stem("x", options={"shift": -1}) == "small_resnet_x_shiftm1"
-    assert train.stem("se", 0, "resnet50", {"reduction": 8}) == "resnet50_se_reduction8_seed0"
-    assert train.stem("se", options={}) == train.stem("se")
+    assert runs.stem("se") == "small_resnet_se" and runs.stem("se", 2) == "small_resnet_se_seed2"
+    assert runs.stem("se", 1, options={"reduction": 8}) == "small_resnet_se_reduction8_seed1"
+    assert runs.stem("eca", options={"k_size": 5}) == "small_resnet_eca_k_size5"
+    assert runs.stem("eca", 0, options={"k_size": 5, "gamma": 3}) == "small_resnet_eca_gamma3_k_size5_seed0"
+    assert runs.stem("gct", options={"epsilon": 0.5}) == "small_resnet_gct_epsilon0p5"
+    assert runs.stem("x", options={"shift": -1}) == "small_resnet_x_shiftm1"
+    assert runs.stem("se", 0, "resnet50", {"reduction": 8}) == "resnet50_se_reduction8_seed0"
+    assert runs.stem("se", options={}) == runs.stem("se")
 
 
 def test_summary_groups_runs_by_module_and_options(tmp_path, capsys):
-    runs = [("se", {"reduction": 16}, [0.7, 0.9]), ("se", {"reduction": 2}, [0.5, 0.6]),
+    given = [("se", {"reduction": 16}, [0.7, 0.9]), ("se", {"reduction": 2}, [0.5, 0.6]),
             ("se", {}, [0.8]), ("none", {}, [0.4, 0.4])]
-    for attn, options, accs in runs:
+    for attn, options, accs in given:
         for seed, acc in enumerate(accs):
             rec = dict(attn=attn, seed=seed, test_accuracy=acc, train_accuracy=1.0, params=10 + len(options),
                        seconds=1.0, model=dict(attn=attn, options=options))
-            (tmp_path / (train.stem(attn, seed, options=options) + ".json")).write_text(json.dumps(rec))
-    rows = train.summarize(train.load_records(tmp_path))
+            (tmp_path / (runs.stem(attn, seed, options=options) + ".json")).write_text(json.dumps(rec))
+    rows = runs.summarize(runs.load_records(tmp_path))
     # grid order, then options with numbers by value (2 before 16, not as the file names sort)
     assert [(r["attn"], r["options"], r["runs"]) for r in rows] == [
         ("none", {}, 2), ("se", {}, 1), ("se", {"reduction": 2}, 2), ("se", {"reduction": 16}, 2)]
     assert math.isclose(rows[3]["test_mean"], 0.8) and math.isclose(rows[3]["test_std"], statistics.stdev([0.7, 0.9]))
     assert rows[1]["test_std"] == 0.0
-    table = train.format_summary(rows)
+    table = runs.format_summary(rows)
     assert "| se reduction=2 | 2 |" in table and "| se reduction=16 | 2 |" in table and "| se | 1 |" in table
     assert "80.00 ± 14.14" in table
     assert train.main(["--summary", str(tmp_path)]) == 0

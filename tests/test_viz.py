@@ -341,3 +341,18 @@ def test_sweep_plot_one_seed_has_no_spread_and_a_bad_value_is_named():
     table = viz.sweep_table("eca", points).splitlines()
     assert table[1].split()[:2] == ["1", "1"] and table[2].split()[2:5] == ["90.0", "±", "10.0"]
     assert [row.split()[-1] for row in table[1:]] == ["0.000", "0.000", "0.000", "0.000", "0.000"]
+
+
+def test_dia_diagram_shows_the_state_from_and_to_the_neighbouring_blocks():
+    dia = chattn.create("dia", 64)
+    state = (torch.rand(2, 64), torch.randn(2, 64))
+    steps = viz.trace(dia, torch.randn(2, 64, 8, 8), state)
+    cell = [s for s in steps if viz.STATE in s.parents]
+    assert [s.label for s in cell] == ["lstm: DIALSTMCell"]
+    assert cell[0].out_shape == ((2, 64), (2, 64))                     # (h, c) goes on
+    assert all(viz.STATE not in s.parents for s in viz.trace(dia, torch.randn(2, 64, 8, 8)))
+    texts = [t.get_text() for t in viz.diagram(dia).findobj(Text)]
+    assert any("previous block" in t for t in texts) and any("next block" in t for t in texts)
+    assert not any("previous block" in t for t in
+                   (t.get_text() for t in viz.diagram("se").findobj(Text)))
+    plt.close("all")

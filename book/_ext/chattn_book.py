@@ -3,7 +3,10 @@
 0. Set ``CHATTN_STATIC=1`` (unless set) so that the executed notebooks emit static sliders, and
    ``MATPLOTLIBRC`` to ``book/_ext/matplotlibrc`` (figures sized for the page's width); load
    ``page_weight`` beside this file (slider frames as files, small images, no icon script, only
-   the MathJax components and static files the pages use; see its docstring).
+   the MathJax components and static files the pages use; see its docstring). Give the kernels
+   an IPython directory (``_build/.ipython``) whose startup file (``ipython/chattn_figures.py``)
+   makes every figure's PNG with :func:`chattn.interactive.figure_png`, so that each PNG carries
+   its smallest text size; add the site-wide stylesheet and script (``static/``) and the favicon.
 
 1. Resolve references to chattn's top-level names (``chattn.create``, ``chattn.SE``...). The API
    page documents every object where it is defined (``chattn.registry.create``,
@@ -17,6 +20,10 @@
 """
 import importlib
 import os
+import shutil
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
 
 
 def _home(target: str):
@@ -60,12 +67,35 @@ def drop_thebe(app, pagename, templatename, context, doctree):
     context["css_files"] = [s for s in context.get("css_files", []) if not _is_thebe(s)]
 
 
+def kernel_ipython_dir(outdir) -> Path:
+    """``_build/.ipython`` beside the HTML output, with the figure formatter as startup file."""
+    ipython = Path(outdir).resolve().parent / ".ipython"
+    startup = ipython / "profile_default" / "startup"
+    startup.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(HERE / "ipython" / "chattn_figures.py", startup / "00-chattn-figures.py")
+    return ipython
+
+
+def site_style(app, config):
+    """The site-wide stylesheet (``static/chattn.css``), the favicon (no /favicon.ico 404 on every
+    page) and the theme's default mode: pydata-sphinx-theme logs "Got invalid theme mode: ." on
+    a first visit (empty storage) when ``default_mode`` is not set."""
+    config.html_static_path = [*config.html_static_path, str(HERE / "static")]
+    config.html_css_files = [*config.html_css_files, "chattn.css"]
+    if not config.html_favicon:
+        config.html_favicon = str(HERE / "static" / "favicon.svg")
+    config.html_context = {"default_mode": "auto", **(config.html_context or {})}
+
+
 def setup(app):
     # Notebooks executed by this build draw sliders as static frames (chattn.interactive), even
     # when the build is started without scripts/book.sh; CHATTN_STATIC=0 keeps live widgets.
     os.environ.setdefault("CHATTN_STATIC", "1")
     os.environ.setdefault("MATPLOTLIBRC", os.path.join(os.path.dirname(__file__), "matplotlibrc"))
+    # Always ours: a reader's own IPYTHONDIR would drop the chunk tests/test_legibility.py reads.
+    os.environ["IPYTHONDIR"] = str(kernel_ipython_dir(app.outdir))
     app.setup_extension("page_weight")
+    app.connect("config-inited", site_style)
     app.connect("missing-reference", resolve)
     app.connect("html-page-context", drop_thebe)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

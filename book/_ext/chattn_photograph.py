@@ -20,6 +20,7 @@ At build time (HTML builders only):
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import shutil
 import statistics
@@ -59,8 +60,8 @@ def _package_hash() -> str:
 def networks() -> list[tuple[str, str, dict]]:
     """``(key, attn, options)`` of every network the page offers: the grid's (key ``attn``, no
     options), then every value of every sweep of :data:`chattn.pretrained.SWEEPS` (key
-    ``"{attn}_{letter}{value}"``, e.g. ``se_r8``, ``eca_k3``; the sweep's own network also at the
-    grid's default value, which the sweep trained again)."""
+    ``"{attn}_{letter}{value}"``, e.g. ``se_r8``, ``eca_k3``; at the grid's default value, the
+    sweep's own network when it trained one, else the grid's)."""
     from chattn import pretrained
     out = [(attn, attn, {}) for attn in pretrained.shipped()]
     for attn, (option, values) in pretrained.SWEEPS.items():
@@ -70,16 +71,15 @@ def networks() -> list[tuple[str, str, dict]]:
 
 def _shipped_networks():
     """``(key, attn, network)`` for every network of :func:`networks`, loaded through
-    chattn.pretrained only. A sweep network whose weights are missing stops the build (it is never
-    replaced by the grid's network of the same options)."""
+    chattn.pretrained only. A sweep network whose weights are missing stops the build; only at the
+    grid's default value does the grid's network stand in (:func:`chattn.pretrained.weights_path`)."""
     from chattn import pretrained
     for key, attn, options in networks():
-        if options and pretrained.weights_path(attn, **options) == pretrained.weights_path(attn):
+        if not pretrained.weights_path(attn, **options).is_file():
             opts = " ".join(f"--opt {k}={v}" for k, v in options.items())
-            raise FileNotFoundError(f"chattn_photograph: the sweep network {key} is not shipped (no "
-                                    f"{pretrained.weights_path(attn).parent / 'sweep'}/*.safetensors for "
-                                    f"{attn} {options}); train it with python -m chattn.train --attn {attn} "
-                                    f"{opts} --ship")
+            raise FileNotFoundError(f"chattn_photograph: the network {key} is not shipped (no "
+                                    f"{pretrained.weights_path(attn, **options)}); train it with python -m "
+                                    f"chattn.train --attn {attn} {opts} --epochs {pretrained.EPOCHS['patches']} --ship")
         yield key, attn, pretrained.load(attn, **options)
 
 
@@ -168,7 +168,7 @@ def _export(cache: Path) -> dict:
     from PIL import Image
 
     import chattn
-    from chattn import data
+    from chattn import data, export
 
     tmp = cache.with_name(cache.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -192,7 +192,10 @@ def _export(cache: Path) -> dict:
         photos.append({"name": name, "file": f"photos/{name}.png", "height": img.shape[0], "width": img.shape[1],
                        "bytes": (tmp / "photos" / f"{name}.png").stat().st_size})
     mean, std = data.channel_stats()
-    manifest = {"classes": list(data.PHOTOS), "patch": 32, "max_side": MAX_SIDE,
+    # The grey level behind transparent pixels: chattn.export.image_patches' default, so that the
+    # page and the package read an image with alpha alike.
+    background = inspect.signature(export.image_patches).parameters["background"].default
+    manifest = {"classes": list(data.PHOTOS), "patch": 32, "max_side": MAX_SIDE, "background": background,
                 "mean": mean.tolist(), "std": std.tolist(), "networks": networks, "photos": photos,
                 "chattn": chattn.__version__, "torch": torch.__version__}
     (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1))

@@ -5,7 +5,8 @@
   a file in ``_images/`` named by its content, and the block refers to it (``src`` for the frame
   shown first, ``data-src`` for the others, fetched on the slider's first move).
 - Images as small as they look: every PNG the site shows (frames and figures) is stored as a
-  256-colour palette PNG when that is indistinguishable from it (PSNR >= 40 dB), else as it was.
+  256-colour palette PNG when that is indistinguishable from it (PSNR >= 40 dB), else as it was;
+  its text chunks are kept.
 - Sphinx's search scripts and index are loaded by search.html only (the theme loads them on
   every page for its search-as-you-type, which this book does not turn on).
 - The theme's icons come from its webfont CSS: the 1.5 MB ``fontawesome.js`` (which redraws the
@@ -59,10 +60,16 @@ def smaller_png(png: bytes) -> bytes:
     """
     import numpy as np
     from PIL import Image
+    from PIL.PngImagePlugin import PngInfo
 
     im = Image.open(io.BytesIO(png))
     if im.mode == "P":
         return png                                          # already a palette image
+    # Text chunks travel with the image (chattn:min-text-px, the figure's smallest text size,
+    # is what tests/test_legibility.py reads from every PNG the site shows).
+    info = PngInfo()
+    for key, value in getattr(im, "text", {}).items():
+        info.add_text(key, value)
     rgba = im.convert("RGBA")
     if rgba.getextrema()[3][0] == 255:                      # opaque: quantize RGB
         rgba = rgba.convert("RGB")
@@ -73,7 +80,7 @@ def smaller_png(png: bytes) -> bytes:
         mse = float(((np.asarray(pal.convert(rgba.mode), dtype=np.float64) - pixels) ** 2).mean())
         if mse == 0 or 10 * np.log10(255 ** 2 / mse) >= PSNR_MIN:
             buf = io.BytesIO()
-            pal.save(buf, format="PNG", compress_level=9)
+            pal.save(buf, format="PNG", compress_level=9, pnginfo=info)
             return buf.getvalue() if buf.tell() < len(png) else png
     return png
 

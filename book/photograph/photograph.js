@@ -44,6 +44,12 @@ function status(text, fraction) {
 }
 function setState(s) { $("photograph").dataset.state = s; }
 const mb = (bytes) => (bytes / 1e6).toFixed(bytes < 1e6 ? 2 : 1) + " MB";
+// "Loading the SE network: 0.31 MB of 0.62 MB (50%)": bytes as read (after any gzip), of the
+// file's size in the manifest.
+function progressText(label, got, total) {
+  return total ? `Loading ${label}: ${mb(got)} of ${mb(total)} (${Math.min(100, Math.floor(100 * got / total))}%)…`
+               : `Loading ${label}: ${mb(got)}…`;
+}
 const tick = () => new Promise((r) => setTimeout(r, 0));
 
 // ---------------------------------------------------------------- colour scales
@@ -55,18 +61,40 @@ function ramp(stops, t) {
   return `rgb(${a.map((v, j) => Math.round(v + f * (b[j] - v))).join(",")})`;
 }
 // The chapters' scales: viridis on [0, 1] for sigmoid gates; red-blue centred on 1 for factors around 1.
+// In dark mode the factors' scale is centred on a dark grey (blue - grey - red), so that a strip of
+// factors near 1 is not a near-white bar on a dark page.
+const RDBU_DARK = ["#6fa8dc", "#3d85c6", "#2b5d8c", "#2a3a4a", "#3a3a3a", "#4a2f2f", "#8c2b2b", "#c63d3d", "#e06666"];
+const dark = () => document.documentElement.dataset.theme === "dark";
 function scaleFor(lo, hi) {
   if (lo >= 0 && hi <= 1) return { name: "viridis, 0 to 1", colour: (v) => ramp(VIRIDIS, v), lo: 0, hi: 1 };
-  const lim = Math.max(Math.abs(lo - 1), Math.abs(hi - 1), 1e-6);
-  return { name: `red-blue, ${(1 - lim).toFixed(2)} to ${(1 + lim).toFixed(2)}`, colour: (v) => ramp(RDBU_R, (v - 1 + lim) / (2 * lim)), lo: 1 - lim, hi: 1 + lim };
+  const lim = Math.max(Math.abs(lo - 1), Math.abs(hi - 1), 1e-6), stops = dark() ? RDBU_DARK : RDBU_R;
+  return { name: `${dark() ? "blue-grey-red" : "red-blue"}, ${(1 - lim).toFixed(2)} to ${(1 + lim).toFixed(2)}`,
+           colour: (v) => ramp(stops, (v - 1 + lim) / (2 * lim)), lo: 1 - lim, hi: 1 + lim };
 }
 
 // ---------------------------------------------------------------- the image -> patches
+// The image formats the page reads, by their first bytes: a file that starts like one of them but
+// does not decode is damaged (cut short, or corrupted), not "not an image".
+const SIGNATURES = [["PNG", [0x89, 0x50, 0x4e, 0x47]], ["JPEG", [0xff, 0xd8, 0xff]], ["GIF", [0x47, 0x49, 0x46, 0x38]],
+  ["BMP", [0x42, 0x4d]], ["WebP", [0x52, 0x49, 0x46, 0x46]]];
+async function imageFormat(blob) {
+  const head = new Uint8Array(await blob.slice(0, 12).arrayBuffer());
+  for (const [name, sig] of SIGNATURES) if (sig.every((b, i) => head[i] === b)) return name;
+  return null;
+}
+
 async function readImage(blob, name) {
+  if (blob.size === 0) {
+    throw new Error(`“${name}” is empty (0 bytes): there is no image in it. Choose another file.`);
+  }
   let bitmap;
   try {
     bitmap = await createImageBitmap(blob, { colorSpaceConversion: "none", premultiplyAlpha: "none" });
   } catch (e) {
+    const format = await imageFormat(blob);
+    if (format) {
+      throw new Error(`“${name}” starts like a ${format} file but is damaged: it could not be decoded (${blob.size.toLocaleString("en")} bytes; cut short or corrupted?). Choose another file.`);
+    }
     throw new Error(`“${name}” is not an image this browser can read (${blob.type || "unknown type"}). Choose a PNG, JPEG, GIF, WebP or BMP file.`);
   }
   const p = manifest.patch, sw = bitmap.width, sh = bitmap.height;
@@ -95,14 +123,25 @@ async function readImage(blob, name) {
   const rgba = ctx.getImageData(0, 0, w, h).data;
   const rows = Math.floor(h / p), cols = Math.floor(w / p), n = rows * cols, pp = p * p;
   const x = new Float32Array(n * 3 * pp);                   // (N, 3, p, p), row-major patches
+  // Transparent pixels are composited onto the stated background, as chattn.export.image_patches
+  // does (float32, in its order): x = c/255 · α + background/255 · (1 − α), α = a/255.
+  const f = Math.fround, bg = f(manifest.background / 255);
+  let transparent = 0;
   for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) {
     const base = (r * cols + c) * 3 * pp;
     for (let i = 0; i < p; i++) for (let j = 0; j < p; j++) {
-      const src = ((r * p + i) * w + c * p + j) * 4;
+      const src = ((r * p + i) * w + c * p + j) * 4, a = rgba[src + 3];
+      if (a < 255) transparent++;
+      const alpha = f(a / 255), rest = f(f(1 - alpha) * bg);
       for (let k = 0; k < 3; k++) {
-        x[base + k * pp + i * p + j] = (Math.fround(rgba[src + k] / 255) - manifest.mean[k]) / manifest.std[k];
+        const v = a === 255 ? f(rgba[src + k] / 255) : f(f(f(rgba[src + k] / 255) * alpha) + rest);
+        x[base + k * pp + i * p + j] = (v - manifest.mean[k]) / manifest.std[k];
       }
     }
+  }
+  if (transparent) {
+    const shade = manifest.background === 255 ? "white" : `grey level ${manifest.background}`;
+    note = [note, `${(100 * transparent / (rows * cols * pp)).toFixed(1)}% of the pixels the networks read are transparent or translucent: they are read on a ${shade} background, as chattn.export.image_patches reads them.`].filter(Boolean).join(" ");
   }
   return { name, bitmap, width: w, height: h, sourceWidth: sw, sourceHeight: sh, rows, cols, x, note };
 }
@@ -110,11 +149,16 @@ async function readImage(blob, name) {
 // ---------------------------------------------------------------- runtime and networks
 async function runtime() {
   if (state.ort) return state.ort;
-  status(`Loading the runtime, onnxruntime-web ${manifest.ort.version} (${mb(manifest.ort.files["ort-wasm-simd-threaded.wasm"])}, once)…`, null);
   let ort;
   try {
+    // The WebAssembly binary (most of the runtime's bytes) is fetched here, with progress in
+    // bytes and percent, and handed to the runtime; the two small modules are imported.
+    const wasm = "ort-wasm-simd-threaded.wasm";
+    const binary = await fetchBytes(new URL(`ort/${wasm}`, BASE).href, manifest.ort.files[wasm],
+                                    `the runtime, onnxruntime-web ${manifest.ort.version} (once)`);
     ort = await import(new URL("ort/ort.wasm.min.mjs", BASE).href);
     ort.env.wasm.wasmPaths = new URL("ort/", BASE).href;    // the site's own copy, never a CDN
+    ort.env.wasm.wasmBinary = binary;
     ort.env.wasm.numThreads = 1;
     ort.env.wasm.proxy = false;
     ort.env.logLevel = "error";
@@ -134,7 +178,7 @@ async function fetchBytes(url, total, label) {
     const { done, value } = await reader.read();
     if (done) break;
     parts.push(value); got += value.length;
-    status(`Loading ${label} (${mb(got)} of ${mb(total)})…`, total ? Math.min(1, got / total) : null);
+    status(progressText(label, got, total), total ? Math.min(1, got / total) : null);
   }
   const out = new Uint8Array(got); let at = 0;
   for (const part of parts) { out.set(part, at); at += part.length; }
@@ -205,7 +249,7 @@ async function runNetwork(net, image, token) {
   }
   let lo = Infinity, hi = -Infinity;
   for (const g of gates) for (const v of g.vec) { lo = Math.min(lo, v); hi = Math.max(hi, v); }
-  return { logits, pred, gates, probes, probeIdx, ms, patches: n, scale: scaleFor(lo, hi) };
+  return { logits, pred, gates, probes, probeIdx, ms, patches: n, range: [lo, hi], scale: scaleFor(lo, hi) };
 }
 
 function probeIndices(n) { return [...new Set([0, Math.floor(n / 2), n - 1])].slice(0, PROBES); }
@@ -248,9 +292,10 @@ async function run() {
   render();
 }
 
+// Counts the panels shown (ticked networks with results), not every network run on this image.
 function summary(image) {
-  const done = Object.keys(state.results).length;
-  return done ? `${done} network${done > 1 ? "s" : ""} ran on ${image.rows * image.cols} patches of “${image.name}”.` : "";
+  const shown = selectedNetworks().filter((net) => state.results[net.key]).length;
+  return shown ? `${shown} network${shown > 1 ? "s" : ""} shown, run on ${image.rows * image.cols} patches of “${image.name}”.` : "";
 }
 
 async function useImage(blob, name) {
@@ -283,6 +328,8 @@ function drawMap(net, r, image) {
   const p = manifest.patch, width = Math.min(320, image.cols * p), s = width / (image.cols * p);
   const canvas = el("canvas", { width: Math.round(image.cols * p * s), height: Math.round(image.rows * p * s), class: "photograph-map", title: "Click a patch to see its gates" });
   const ctx = canvas.getContext("2d");
+  ctx.fillStyle = `rgb(${manifest.background},${manifest.background},${manifest.background})`;   // as the networks read it
+  ctx.fillRect(0, 0, canvas.width, canvas.height);
   ctx.drawImage(image.bitmap, 0, 0, image.cols * p, image.rows * p, 0, 0, canvas.width, canvas.height);
   ctx.globalAlpha = 0.45;
   for (let i = 0; i < r.patches; i++) {
@@ -302,6 +349,19 @@ function drawMap(net, r, image) {
     render();
   });
   return canvas;
+}
+
+// A gate's ONNX output name in the chapters' words: gate.stage1.block1 -> "stage 1, block 1",
+// gate.stage1.block1.conv1 -> "stage 1, block 1, conv 1" (GCT), gate.stem -> "stem"; older
+// names s1b0[.conv1] (blocks from 0) read the same.
+function gateLabel(name) {
+  const words = name.replace(/^gate\./, "").split(".").map((part) => {
+    let m = part.match(/^s(\d+)b(\d+)$/);
+    if (m) return `stage ${m[1]}, block ${Number(m[2]) + 1}`;
+    m = part.match(/^([a-z]+?)(\d+)$/);
+    return m ? `${m[1]} ${m[2]}` : part;
+  });
+  return words.join(", ");
 }
 
 function strip(values, scale, cells) {
@@ -345,6 +405,7 @@ function sweepControl(net) {
   const what = sw.option === "reduction" ? "reduction ratio r (hidden layer C / r)" : "kernel size k of the 1-D convolution";
   return el("div", { class: "photograph-sweepline" },
     el("label", {}, `Trained ${what}: `, select),
+    el("span", { class: "photograph-chosen" }, `Running: ${sw.label}.`),
     el("span", { class: "photograph-small" }, `The chapters' network, then the sweep's ${group.length - 1}, trained alike; each is fetched when you choose it.`));
 }
 
@@ -372,12 +433,13 @@ function panel(net) {
   }
   if (!r.gates.length) { box.append(el("p", { class: "photograph-small" }, "No attention module: no gates.")); return box; }
   const where = state.selected >= 0 ? `patch ${state.selected}` : "mean over all patches";
+  r.scale = scaleFor(...r.range);                               // the theme may have changed
   box.append(el("p", { class: "photograph-small" }, `Gates s, ${where}; colour scale ${r.scale.name}:`));
   const table = el("div", { class: "photograph-gates" });
   for (const g of r.gates) {
     const row = el("div", { class: "photograph-gate", "data-gate": g.name });
     const vec = meanRows(g.vec, r.patches, g.c, state.selected);
-    row.append(el("span", { class: "photograph-gatename", title: g.name }, g.name.replace(/^gate\./, "")), strip(vec, r.scale, g.c));
+    row.append(el("span", { class: "photograph-gatename", title: g.name }, gateLabel(g.name)), strip(vec, r.scale, g.c));
     if (g.map) row.append(spatial(meanRows(g.map, r.patches, g.hw, state.selected), g.h, g.w, r.scale));
     row.append(el("span", { class: "photograph-small" }, `${g.c} ch, ${Math.min(...vec).toFixed(2)}–${Math.max(...vec).toFixed(2)}`));
     table.append(row);
@@ -452,9 +514,10 @@ function init() {
     const f = e.dataTransfer.files[0];
     if (f) useImage(f, f.name); else message("Nothing to read was dropped: drop an image file.");
   });
+  new MutationObserver(() => render()).observe(document.documentElement, { attributes: true, attributeFilter: ["data-theme"] });
   window.addEventListener("unhandledrejection", (e) => { e.preventDefault(); message(`Something went wrong: ${e.reason?.message || e.reason}`); setState("error"); });
   setState("idle");
-  exposeForTests();
+  render();                                                     // no legend before an image is chosen
 }
 
 init();

@@ -3,11 +3,12 @@ r"""Official ImageNet checkpoints of six attention ResNet-50s, loaded into :func
 Each paper's repository saves its network with its own parameter names: ``layer1.0.se.fc.0.weight``
 (senet.pytorch), ``layer1.0.eca.conv.weight`` (ECANet), GSoP's flat ``layer4.2.conv_for_DR.weight``,
 GCT's ``layer1.0.conv1.0.alpha`` (a GCT and a convolution in one ``nn.Sequential``)... chattn's
-:class:`~chattn.models.resnet.Bottleneck` keeps every module as ``attn``. :func:`load_checkpoint`
-reads a file as the repositories publish it, renames its keys (:func:`to_chattn`), and loads them
-strictly: every tensor of the network comes from the file and every tensor of the file lands in the
-network, with the same shape, or nothing is loaded and a :class:`CheckpointError` lists what does
-not fit.
+:class:`~chattn.models.resnet.Bottleneck` keeps every module as ``attn``.
+:func:`chattn.models.resnet.load_checkpoint` (also ``chattn.models.load_checkpoint``) reads a
+file as the repositories publish it, renames its keys (:func:`to_chattn`), and loads them
+strictly: every tensor of the network comes from the file and every tensor of the file lands in
+the network, with the same shape, or nothing is loaded and a :class:`CheckpointError` lists what
+does not fit.
 
 - ``se``: moskomule/senet.pytorch, ``senet/se_resnet.py`` ``se_resnet50``;
   ``layer1.0.se.fc.0.weight`` -> ``layer1.0.attn.fc.0.weight``. Published: GitHub release
@@ -44,7 +45,7 @@ and dicts, and no pickled code runs. A file that needs code to unpickle is refus
 The loaded network computes the official network's logits (the official ResNet-50 variants differ:
 GCT's has its stride on the first 1x1 convolution, GSoP-Net1 keeps ``layer4`` at stride 1; the
 network must be built as :func:`chattn.models.resnet.resnet50` builds it by default, which
-:func:`load_checkpoint` checks). Inputs: ImageNet-normalised RGB, 224 x 224 (FcaNet's DCT sizes
+:func:`~chattn.models.resnet.load_checkpoint` checks). Inputs: ImageNet-normalised RGB, 224 x 224 (FcaNet's DCT sizes
 and GSoP's ``AvgPool2d(14)`` assume it).
 
 Example::
@@ -54,61 +55,17 @@ Example::
 """
 from __future__ import annotations
 
-import functools
 import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 import torch
-from torch import nn
+
+from ..data import IMAGENET_MEAN, IMAGENET_STD, preprocess   # the official networks' input, re-exported
 
 __all__ = ["OFFICIAL", "Official", "CheckpointError", "read_checkpoint", "to_chattn", "from_chattn",
-           "load_checkpoint", "IMAGENET_MEAN", "IMAGENET_STD", "preprocess"]
-
-#: The RGB mean of the normalisation every official network was trained with, ``(img - mean) / std`` on [0, 1].
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-#: The RGB standard deviation of that normalisation.
-IMAGENET_STD = (0.229, 0.224, 0.225)
-
-
-def preprocess(image, size: int = 224) -> torch.Tensor:
-    r"""An RGB image as the official networks were evaluated on it: the short side resized to
-    ``size / 0.875`` (256 for 224), the centre ``size`` x ``size`` crop, values in [0, 1], then
-    ``(x - IMAGENET_MEAN) / IMAGENET_STD`` per channel.
-
-    Args:
-        image: a ``PIL.Image`` or an ``(H, W, 3)`` / ``(H, W)`` uint8 array (e.g. ``skimage.data.chelsea()``).
-        size: side of the crop.
-
-    Shape: returns ``(3, size, size)`` float32.
-
-    Example::
-
-        >>> import numpy as np
-        >>> preprocess(np.zeros((300, 451, 3), dtype=np.uint8)).shape
-        torch.Size([3, 224, 224])
-    """
-    import numpy as np
-    from PIL import Image
-
-    from .. import _validate
-    size = _validate.positive_int(size, "size")
-    if isinstance(image, np.ndarray):
-        if image.dtype != np.uint8 or image.ndim not in (2, 3):
-            raise ValueError(f"image must be an (H, W) or (H, W, 3) uint8 array, got {image.dtype} {image.shape}")
-        image = Image.fromarray(image)
-    if not isinstance(image, Image.Image):
-        raise TypeError(f"image must be a PIL.Image or a uint8 numpy array, got {type(image).__name__}")
-    img = image.convert("RGB")
-    w, h = img.size
-    scale = round(size / 0.875) / min(w, h)
-    img = img.resize((max(size, round(w * scale)), max(size, round(h * scale))), Image.BILINEAR)
-    w, h = img.size
-    x0, y0 = (w - size) // 2, (h - size) // 2
-    img = img.crop((x0, y0, x0 + size, y0 + size))
-    x = torch.from_numpy(np.asarray(img, dtype=np.float32) / 255.0).permute(2, 0, 1)      # (3, S, S)
-    return (x - torch.tensor(IMAGENET_MEAN)[:, None, None]) / torch.tensor(IMAGENET_STD)[:, None, None]
+           "IMAGENET_MEAN", "IMAGENET_STD", "preprocess"]
 
 
 class CheckpointError(ValueError):
@@ -122,6 +79,14 @@ class Official:
     ``rules``: ``(official prefix, chattn prefix)`` templates; ``{b}`` is a block (``layer2.3``),
     ``{c}`` a convolution of the block (``conv1``-``conv3``), ``{g}`` a GSoP layer. A key takes the
     first rule whose prefix it starts with; a key no rule matches keeps its name.
+
+    Attributes:
+        attn: chattn's module name.
+        repo: the official repository.
+        file: the file that defines the network.
+        constructor: the function that builds it.
+        published: where the weights are published.
+        rules: ``(official prefix, chattn prefix)`` templates, as above.
     """
     attn: str
     repo: str
@@ -191,6 +156,10 @@ def _rename(key: str, rules, forward: bool) -> str:
 def to_chattn(attn: str, key: str) -> str:
     """The chattn name of the official network's key ``key``.
 
+    Args:
+        attn: the module name (``se``, ``eca``, ...).
+        key: an official key.
+
     Example::
 
         >>> to_chattn("gct", "layer2.0.downsample.1.weight")
@@ -203,6 +172,10 @@ def to_chattn(attn: str, key: str) -> str:
 
 def from_chattn(attn: str, key: str) -> str:
     """The official name of chattn's key ``key`` (the inverse of :func:`to_chattn`).
+
+    Args:
+        attn: the module name (``se``, ``eca``, ...).
+        key: a chattn key.
 
     Example::
 
@@ -219,6 +192,9 @@ def read_checkpoint(checkpoint) -> dict[str, torch.Tensor]:
 
     Raises: :class:`CheckpointError` when the file needs code to unpickle, is not a torch file, or
     holds no state_dict; ``FileNotFoundError`` when there is no file.
+
+    Args:
+        checkpoint: path of the file (``str`` or ``os.PathLike``).
     """
     if not isinstance(checkpoint, (str, os.PathLike)):
         raise TypeError(f"checkpoint must be a path (str or os.PathLike), got {type(checkpoint).__name__}")
@@ -254,86 +230,3 @@ def read_checkpoint(checkpoint) -> dict[str, torch.Tensor]:
     if all(isinstance(k, str) and k.startswith("module.") for k in state):
         state = {k[len("module."):]: v for k, v in state.items()}
     return dict(state)
-
-
-@functools.lru_cache(maxsize=None)
-def _official_architecture(attn: str) -> str:
-    """``repr`` of the network :func:`~chattn.models.resnet.resnet50` builds by default for ``attn``: the
-    official architecture (strides, kernel sizes, module options), without its weights."""
-    from .resnet import resnet50
-    return repr(resnet50(attn))
-
-
-def _listing(title: str, items: list[str], limit: int = 8) -> list[str]:
-    if not items:
-        return []
-    lines = [f"  {title} ({len(items)}):"] + [f"    {s}" for s in items[:limit]]
-    if len(items) > limit:
-        lines.append(f"    ... and {len(items) - limit} more")
-    return lines
-
-
-def load_checkpoint(model: nn.Module, checkpoint, attn: str | None = None) -> nn.Module:
-    r"""Load the official checkpoint file ``checkpoint`` into ``model``, a
-    :func:`~chattn.models.resnet.resnet50` built with ``attn`` and its default (official) options; return
-    ``model``.
-
-    Every key of the file is renamed by :func:`to_chattn`; then the file's keys must be exactly the
-    network's keys, each with the network's shape. Files from PyTorch < 0.4.1 have no
-    ``num_batches_tracked`` (BatchNorm's step counter, unused in eval): when the file has none,
-    they are set to 0, as ``nn.BatchNorm2d`` itself does for such files. Anything else that does not
-    fit raises :class:`CheckpointError` listing the missing, unexpected and mis-shaped keys, with
-    both names, and leaves the model untouched.
-
-    Args:
-        model: the network to fill (``resnet50(attn)``).
-        checkpoint: path of the file (see :func:`read_checkpoint`).
-        attn: ``None`` (default): ``model.attn_name``.
-    """
-    from .resnet import ResNet
-    if not isinstance(model, ResNet):
-        raise TypeError(f"model must be a chattn.models.resnet.ResNet (resnet50(attn)), got {type(model).__name__}")
-    official = _official(model.attn_name if attn is None else attn)
-    if model.attn_name != official.attn:
-        raise ValueError(f"attn={official.attn!r} but the model was built with attn={model.attn_name!r}")
-    if repr(model) != _official_architecture(official.attn):
-        ours, theirs = repr(model).splitlines(), _official_architecture(official.attn).splitlines()
-        diff = next(((i, a, b) for i, (a, b) in enumerate(zip(ours, theirs)) if a != b),
-                    (min(len(ours), len(theirs)), "<end>", "<end>"))
-        raise ValueError(f"model is not the official {official.attn} ResNet-50 that the checkpoint was trained "
-                         f"as (build it with resnet50({official.attn!r}) and no other options); first "
-                         f"difference, line {diff[0]}: model has {diff[1].strip()!r}, official "
-                         f"{diff[2].strip()!r}")
-    path = os.fspath(checkpoint) if isinstance(checkpoint, (str, os.PathLike)) else checkpoint
-    raw = read_checkpoint(checkpoint)
-
-    state, origin = {}, {}
-    for key, value in raw.items():
-        new = to_chattn(official.attn, key)
-        if new in state:
-            raise CheckpointError(f"checkpoint={path!r}: keys {origin[new]!r} and {key!r} both map to {new!r}")
-        state[new], origin[new] = value, key
-    target = model.state_dict()
-    counters = [k for k in target if k.endswith("num_batches_tracked")]
-    if not any(k in state for k in counters):
-        for k in counters:
-            state[k] = torch.zeros((), dtype=torch.long)
-            origin[k] = "(none in the file: 0)"
-
-    def named(k):
-        return k if origin.get(k, k) == k else f"{k} (file: {origin[k]})"
-
-    missing = [f"{k} (official name {from_chattn(official.attn, k)})" for k in target if k not in state]
-    unexpected = [f"{origin[k]}" + (f" (-> {k})" if origin[k] != k else "") for k in state if k not in target]
-    shapes = [f"{named(k)}: file {tuple(v.shape)}, network {tuple(target[k].shape)}"
-              for k, v in state.items() if k in target and v.shape != target[k].shape]
-    if missing or unexpected or shapes:
-        lines = [f"checkpoint={path!r} does not fit resnet50({official.attn!r}), the official network of "
-                 f"{official.repo} ({official.file}): {len(missing)} missing, {len(unexpected)} unexpected, "
-                 f"{len(shapes)} mis-shaped key(s); nothing was loaded."]
-        lines += _listing("missing: in the network, not in the file", missing)
-        lines += _listing("unexpected: in the file, no place in the network", unexpected)
-        lines += _listing("wrong shape", shapes)
-        raise CheckpointError("\n".join(lines))
-    model.load_state_dict(state, strict=True)
-    return model

@@ -42,6 +42,9 @@ Example::
 """
 from __future__ import annotations
 
+import functools
+import inspect
+import os
 from typing import Sequence
 
 import torch
@@ -49,9 +52,10 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from .. import _validate
-from ..registry import available, create
+from ..registry import available, check_options, create
+from .checkpoints import CheckpointError, _official, from_chattn, read_checkpoint, to_chattn
 
-__all__ = ["Bottleneck", "Stage", "ResNet", "resnet50", "flops"]
+__all__ = ["Bottleneck", "Stage", "make_stage", "ResNet", "resnet50", "load_checkpoint", "flops"]
 
 # Where each module goes (every other registered name: after bn3 of every bottleneck).
 BEFORE_CONV = {"gct"}           # a gate in front of every convolution
@@ -89,10 +93,12 @@ class Bottleneck(nn.Module):
     :class:`Stage` registers it once, as ``stage.dia``, and ``block.attn`` refers to it.
 
     Args:
-        inplanes: input channels.  planes: bottleneck width (output ``4 * planes``).
+        inplanes: input channels.
+        planes: bottleneck width (output ``4 * planes``).
         stride: stride of the block (on ``conv2``, or on ``conv1`` if ``stride_in_1x1``).
         attn: the module, a ``ModuleDict`` of gates, or ``None``.
         placement: ``"after_bn3"``, ``"shared"`` or ``"before_conv"``.
+        stride_in_1x1: the stride on ``conv1`` (MSRA v1) instead of ``conv2`` (v1.5).
         stage: the block's stage, counted from 1 (a label: it changes nothing in the computation).
         index: the block's place in its stage, counted from 0 (a label, too).
 
@@ -153,7 +159,12 @@ class Stage(nn.Module):
     """A ResNet stage (``layer1`` ... ``layer4``): its bottlenecks in order, registered as
     ``stage[0]``, ``stage[1]``... (state_dict keys ``layer1.0.conv1.weight``...), and, for DIA, the
     one module they share, registered once as ``stage.dia`` (``None`` otherwise). The forward passes
-    the shared module's state from block to block, starting from ``None``."""
+    the shared module's state from block to block, starting from ``None``.
+
+    Args:
+        blocks: the bottlenecks, in forward order.
+        dia: the module the blocks share (DIA), or ``None``.
+    """
 
     def __init__(self, blocks: Sequence[Bottleneck], dia: nn.Module | None = None):
         super().__init__()
@@ -184,6 +195,73 @@ class Stage(nn.Module):
             else:
                 x = block(x)
         return x
+
+
+def network_options(network) -> list[str]:
+    """The options a network function or class takes itself (its named parameters but ``attn``)."""
+    params = inspect.signature(network).parameters.values()
+    return [p.name for p in params if p.name not in ("self", "attn") and p.kind != p.VAR_KEYWORD]
+
+
+def check_attn(attn, options: dict, network) -> str | None:
+    """``attn`` lower-cased (``None`` for ``None`` or ``'none'``), after checking it and that every
+    option is one the module ``attn`` accepts (the network's own options are named parameters).
+
+    Args:
+        attn: the module name.
+        options: the options left for the module.
+        network: the network function or class, for the names it accepts.
+    """
+    if attn is not None and not isinstance(attn, str):
+        raise TypeError(f"attn must be None or a str, one of {available()}, got {type(attn).__name__}")
+    attn = None if attn is None or attn.lower() == "none" else attn.lower()
+    if attn is not None:
+        _validate.one_of(attn, "attn", available())
+        check_options(attn, options, network_options(network), network.__name__)
+    elif options:
+        raise TypeError(f"{network.__name__} got options {sorted(options)} without an attention module "
+                        f"(attn=None); the network accepts {network_options(network)}")
+    return attn
+
+
+def make_stage(attn: str | None, inplanes: int, planes: int, depth: int, stride: int, options: dict, *,
+               stage: int, stride_in_1x1: bool = False, last_block_only: bool = False) -> Stage:
+    """One stage of ``depth`` bottlenecks with ``attn`` placed as its paper places it (the table of
+    the module docstring): the builder of both :class:`ResNet` and
+    :class:`~chattn.models.small.SmallResNet`.
+
+    Modules are created in forward order (a shared DIA module first), each before its block.
+
+    Args:
+        attn: a registered name, or ``None``.
+        inplanes: input channels of the stage.
+        planes: bottleneck width (output ``4 * planes``).
+        depth: number of bottlenecks.
+        stride: stride of the first bottleneck.
+        options: ``create(attn, C, **options)`` for every module of the stage.
+        stage: the stage's number, from 1 (a label for the blocks).
+        stride_in_1x1: the first bottleneck's stride on ``conv1`` (MSRA v1).
+        last_block_only: a module only in the last bottleneck (GSoP-Net1).
+    """
+    out = planes * Bottleneck.expansion
+    shared = create(attn, out, **options) if attn in SHARED_PER_STAGE else None
+    blocks = []
+    for b in range(depth):
+        cin, s = (inplanes, stride) if b == 0 else (out, 1)
+        if attn is None or (last_block_only and b < depth - 1):
+            module, placement = None, "after_bn3"
+        elif attn in BEFORE_CONV:                       # GCT: a gate sized by each conv's input
+            widths = {"conv1": cin, "conv2": planes, "conv3": planes}
+            if s != 1 or cin != out:
+                widths["downsample"] = cin
+            module = nn.ModuleDict({k: create(attn, c, **options) for k, c in widths.items()})
+            placement = "before_conv"
+        elif shared is not None:
+            module, placement = shared, "shared"
+        else:
+            module, placement = create(attn, out, **options), "after_bn3"
+        blocks.append(Bottleneck(cin, planes, s, module, placement, stride_in_1x1, stage=stage, index=b))
+    return Stage(blocks, dia=shared)
 
 
 def _stage_options(name: str | None, stage: int, options: dict) -> dict:
@@ -232,14 +310,7 @@ class ResNet(nn.Module):
                  num_classes: int = 1000, stride_in_1x1: bool = False, last_stride: int = 2,
                  **options):
         super().__init__()
-        if attn is not None:
-            if not isinstance(attn, str):
-                raise TypeError(f"attn must be a module name (str) or None, got {type(attn).__name__}")
-            attn = attn.lower()
-            if attn not in available():
-                raise ValueError(f"unknown attn={attn!r}; available: {available()}")
-        elif options:
-            raise TypeError(f"options {sorted(options)} were given but attn is None")
+        attn = check_attn(attn, options, ResNet)
         if not (isinstance(layers, Sequence) and len(layers) == 4):
             raise ValueError(f"layers must be 4 block counts, got {layers!r}")
         layers = [_validate.positive_int(n, f"layers[{i}]") for i, n in enumerate(layers)]
@@ -253,11 +324,13 @@ class ResNet(nn.Module):
         self.bn1 = nn.BatchNorm2d(64)
         self.relu = nn.ReLU(inplace=True)
         self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
-        self.inplanes = 64
-        strides = (1, 2, 2, last_stride)
-        for i, (n, stride) in enumerate(zip(layers, strides)):
-            stage = self._make_stage(i, 64 * 2 ** i, n, stride, _stage_options(attn, i, options))
+        inplanes = 64
+        for i, (n, stride) in enumerate(zip(layers, (1, 2, 2, last_stride))):
+            stage = make_stage(attn, inplanes, 64 * 2 ** i, n, stride, _stage_options(attn, i, options),
+                               stage=i + 1, stride_in_1x1=self.stride_in_1x1,
+                               last_block_only=attn in LAST_BLOCK_ONLY)
             self.add_module(f"layer{i + 1}", stage)
+            inplanes = 64 * 2 ** i * Bottleneck.expansion
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
         self.fc = nn.Linear(512 * Bottleneck.expansion, num_classes)
 
@@ -267,29 +340,6 @@ class ResNet(nn.Module):
             elif isinstance(m, (nn.BatchNorm2d, nn.GroupNorm)):
                 nn.init.constant_(m.weight, 1)
                 nn.init.constant_(m.bias, 0)
-
-    def _make_stage(self, index: int, planes: int, blocks: int, stride: int, opts: dict) -> Stage:
-        name, out = self.attn_name, planes * Bottleneck.expansion
-        shared = create(name, out, **opts) if name in SHARED_PER_STAGE else None
-        stage = []
-        for b in range(blocks):
-            inplanes, s = (self.inplanes, stride) if b == 0 else (out, 1)
-            if name is None or (name in LAST_BLOCK_ONLY and b < blocks - 1):
-                attn, placement = None, "after_bn3"
-            elif name in BEFORE_CONV:
-                gates = {"conv1": create(name, inplanes, **opts), "conv2": create(name, planes, **opts),
-                         "conv3": create(name, planes, **opts)}
-                if s != 1 or inplanes != out:
-                    gates["downsample"] = create(name, inplanes, **opts)
-                attn, placement = nn.ModuleDict(gates), "before_conv"
-            elif name in SHARED_PER_STAGE:
-                attn, placement = shared, "shared"
-            else:
-                attn, placement = create(name, out, **opts), "after_bn3"
-            stage.append(Bottleneck(inplanes, planes, s, attn, placement, self.stride_in_1x1,
-                                    stage=index + 1, index=b))
-        self.inplanes = out
-        return Stage(stage, dia=shared)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """Everything before the pooling: ``(B, 3, H, W) -> (B, 2048, H/32, W/32)`` (H/16 with
@@ -353,15 +403,96 @@ def resnet50(attn: str | None = None, num_classes: int = 1000, *, stride_in_1x1:
         >>> model.layer1[0].attn.fc[0]          # SE after bn3 of the first bottleneck
         Linear(in_features=256, out_features=16, bias=True)
     """
+    attn = check_attn(attn, options, resnet50)
     if stride_in_1x1 is None:
-        stride_in_1x1 = isinstance(attn, str) and attn.lower() in BEFORE_CONV
+        stride_in_1x1 = attn in BEFORE_CONV
     if last_stride is None:
-        last_stride = 1 if isinstance(attn, str) and attn.lower() in LAST_BLOCK_ONLY else 2
+        last_stride = 1 if attn in LAST_BLOCK_ONLY else 2
     model = ResNet((3, 4, 6, 3), attn, num_classes, stride_in_1x1=stride_in_1x1,
                    last_stride=last_stride, **options)
     if checkpoint is not None:
-        from .checkpoints import load_checkpoint
         load_checkpoint(model, checkpoint)
+    return model
+
+
+@functools.lru_cache(maxsize=None)
+def _official_architecture(attn: str) -> str:
+    """``repr`` of the network :func:`~chattn.models.resnet.resnet50` builds by default for ``attn``: the
+    official architecture (strides, kernel sizes, module options), without its weights."""
+    return repr(resnet50(attn))
+
+
+def _listing(title: str, items: list[str], limit: int = 8) -> list[str]:
+    if not items:
+        return []
+    lines = [f"  {title} ({len(items)}):"] + [f"    {s}" for s in items[:limit]]
+    if len(items) > limit:
+        lines.append(f"    ... and {len(items) - limit} more")
+    return lines
+
+
+def load_checkpoint(model: nn.Module, checkpoint, attn: str | None = None) -> nn.Module:
+    r"""Load the official checkpoint file ``checkpoint`` into ``model``, a
+    :func:`~chattn.models.resnet.resnet50` built with ``attn`` and its default (official) options; return
+    ``model``.
+
+    Every key of the file is renamed by :func:`to_chattn`; then the file's keys must be exactly the
+    network's keys, each with the network's shape. Files from PyTorch < 0.4.1 have no
+    ``num_batches_tracked`` (BatchNorm's step counter, unused in eval): when the file has none,
+    they are set to 0, as ``nn.BatchNorm2d`` itself does for such files. Anything else that does not
+    fit raises :class:`CheckpointError` listing the missing, unexpected and mis-shaped keys, with
+    both names, and leaves the model untouched.
+
+    Args:
+        model: the network to fill (``resnet50(attn)``).
+        checkpoint: path of the file (see :func:`read_checkpoint`).
+        attn: ``None`` (default): ``model.attn_name``.
+    """
+    if not isinstance(model, ResNet):
+        raise TypeError(f"model must be a chattn.models.resnet.ResNet (resnet50(attn)), got {type(model).__name__}")
+    official = _official(model.attn_name if attn is None else attn)
+    if model.attn_name != official.attn:
+        raise ValueError(f"attn={official.attn!r} but the model was built with attn={model.attn_name!r}")
+    if repr(model) != _official_architecture(official.attn):
+        ours, theirs = repr(model).splitlines(), _official_architecture(official.attn).splitlines()
+        diff = next(((i, a, b) for i, (a, b) in enumerate(zip(ours, theirs)) if a != b),
+                    (min(len(ours), len(theirs)), "<end>", "<end>"))
+        raise ValueError(f"model is not the official {official.attn} ResNet-50 that the checkpoint was trained "
+                         f"as (build it with resnet50({official.attn!r}) and no other options); first "
+                         f"difference, line {diff[0]}: model has {diff[1].strip()!r}, official "
+                         f"{diff[2].strip()!r}")
+    path = os.fspath(checkpoint) if isinstance(checkpoint, (str, os.PathLike)) else checkpoint
+    raw = read_checkpoint(checkpoint)
+
+    state, origin = {}, {}
+    for key, value in raw.items():
+        new = to_chattn(official.attn, key)
+        if new in state:
+            raise CheckpointError(f"checkpoint={path!r}: keys {origin[new]!r} and {key!r} both map to {new!r}")
+        state[new], origin[new] = value, key
+    target = model.state_dict()
+    counters = [k for k in target if k.endswith("num_batches_tracked")]
+    if not any(k in state for k in counters):
+        for k in counters:
+            state[k] = torch.zeros((), dtype=torch.long)
+            origin[k] = "(none in the file: 0)"
+
+    def named(k):
+        return k if origin.get(k, k) == k else f"{k} (file: {origin[k]})"
+
+    missing = [f"{k} (official name {from_chattn(official.attn, k)})" for k in target if k not in state]
+    unexpected = [f"{origin[k]}" + (f" (-> {k})" if origin[k] != k else "") for k in state if k not in target]
+    shapes = [f"{named(k)}: file {tuple(v.shape)}, network {tuple(target[k].shape)}"
+              for k, v in state.items() if k in target and v.shape != target[k].shape]
+    if missing or unexpected or shapes:
+        lines = [f"checkpoint={path!r} does not fit resnet50({official.attn!r}), the official network of "
+                 f"{official.repo} ({official.file}): {len(missing)} missing, {len(unexpected)} unexpected, "
+                 f"{len(shapes)} mis-shaped key(s); nothing was loaded."]
+        lines += _listing("missing: in the network, not in the file", missing)
+        lines += _listing("unexpected: in the file, no place in the network", unexpected)
+        lines += _listing("wrong shape", shapes)
+        raise CheckpointError("\n".join(lines))
+    model.load_state_dict(state, strict=True)
     return model
 
 
@@ -375,6 +506,10 @@ def flops(model: nn.Module, input_size: Sequence[int] = (1, 3, 224, 224)) -> int
 
     Nothing is computed: the forward runs on ``meta`` tensors (shapes only), in eval mode, and the
     model's weights and training flags are left as they were.
+
+    Args:
+        model: any ``nn.Module`` taking one ``(B, C, H, W)`` tensor.
+        input_size: ``(B, C, H, W)`` of the input.
 
     Example::
 

@@ -51,13 +51,18 @@ from torch import nn
 
 from .. import _validate
 from ..data import PHOTOS
-from ..registry import available, create
-from .resnet import Bottleneck, Stage
+from ..registry import create
+from .resnet import Bottleneck, check_attn, make_stage
 
 
 def small_options(attn: str, channels: int, size: int) -> dict:
     """The options the small net gives ``chattn.create(attn, channels, ...)`` for a block with
     ``channels`` channels on ``size x size`` maps (before the user's options override them).
+
+    Args:
+        attn: a registered name.
+        channels: C of the block.
+        size: side of the block's maps.
 
     Example::
 
@@ -74,7 +79,13 @@ def small_options(attn: str, channels: int, size: int) -> dict:
 
 
 class BlockRef(NamedTuple):
-    """One entry of :meth:`SmallResNet.blocks`: stage number (1-3), the block, its attention module."""
+    """One entry of :meth:`SmallResNet.blocks`: stage number (1-3), the block, its attention module.
+
+    Attributes:
+        stage: the stage, from 1.
+        block: the :class:`~chattn.models.resnet.Bottleneck`.
+        attn: its attention module (a ``ModuleDict`` for GCT), or ``None``.
+    """
     stage: int
     block: Bottleneck
     attn: nn.Module | None
@@ -83,52 +94,36 @@ class BlockRef(NamedTuple):
 class SmallResNet(nn.Module):
     """See the module docstring. Build it with :func:`small_resnet`.
 
+    Args:
+        attn: a name of :func:`chattn.available`, ``'none'`` or ``None``.
+        num_classes: outputs.
+        width: w, channels of the first stage.
+        depth: blocks per stage.
+        input_size: side of the input.
+        **options: for every attention module (see :func:`small_resnet`).
+
     Shape: ``(B, 3, S, S) -> (B, num_classes)`` logits, ``S = input_size`` (32).
     """
 
     def __init__(self, attn: str | None = None, num_classes: int = len(PHOTOS), width: int = 32,
                  depth: int = 2, input_size: int = 32, **options):
         super().__init__()
-        if attn is not None:
-            if not isinstance(attn, str):
-                raise TypeError(f"attn must be None or a str, one of {available()}, got {type(attn).__name__}")
-            attn = attn.lower()
-            if attn == "none":
-                attn = None
-            else:
-                _validate.one_of(attn, "attn", available())
+        attn = check_attn(attn, options, SmallResNet)
         self.attn_name = attn
         self.num_classes = _validate.positive_int(num_classes, "num_classes")
         self.width = _validate.positive_int(width, "width", minimum=4)
         self.depth = _validate.positive_int(depth, "depth")
         self.input_size = _validate.positive_int(input_size, "input_size", minimum=4)
         self.options = dict(options)
-        if attn is None and options:
-            raise ValueError(f"options {sorted(options)} given without an attention module (attn=None)")
 
         self.stem_attn = create(attn, 3, **options) if attn == "gct" else None     # GCT before the stem conv
         self.stem = nn.Sequential(nn.Conv2d(3, width, 3, 1, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True))
         stages, in_ch, size = [], width, input_size
         for s, (out_ch, stride) in enumerate(zip((width, 2 * width, 4 * width), (1, 2, 2)), start=1):
             size = (size - 1) // stride + 1
-            make = (lambda: create(attn, out_ch, **{**small_options(attn, out_ch, size), **options})) if attn else (lambda: None)
-            dia = make() if attn == "dia" else None
-            blocks = []
-            for i in range(depth):
-                if attn == "gct":       # one gate per convolution, sized by that convolution's input
-                    mid = out_ch // 4
-                    widths = {"conv1": in_ch, "conv2": mid, "conv3": mid}
-                    if i == 0 and (stride != 1 or in_ch != out_ch):
-                        widths["downsample"] = in_ch
-                    block_attn, placement = nn.ModuleDict({k: create(attn, c, **options) for k, c in widths.items()}), "before_conv"
-                elif dia is not None:
-                    block_attn, placement = dia, "shared"
-                else:
-                    block_attn, placement = make(), "after_bn3"
-                blocks.append(Bottleneck(in_ch, out_ch // Bottleneck.expansion, stride if i == 0 else 1, block_attn,
-                                         placement, stage=s, index=i))
-                in_ch = out_ch
-            stages.append(Stage(blocks, dia))
+            opts = {**small_options(attn, out_ch, size), **options} if attn else {}
+            stages.append(make_stage(attn, in_ch, out_ch // Bottleneck.expansion, depth, stride, opts, stage=s))
+            in_ch = out_ch
         self.stages = nn.ModuleList(stages)
         self.fc = nn.Linear(in_ch, num_classes)
 
@@ -163,7 +158,8 @@ class SmallResNet(nn.Module):
         return self.fc(self.features(x).mean((2, 3)))      # (B, num_classes)
 
 
-def small_resnet(attn: str | None = None, num_classes: int = len(PHOTOS), width: int = 32, **options) -> SmallResNet:
+def small_resnet(attn: str | None = None, num_classes: int = len(PHOTOS), width: int = 32, depth: int = 2,
+                 input_size: int = 32, **options) -> SmallResNet:
     """A :class:`SmallResNet` with the attention module ``attn`` in every block.
 
     Args:
@@ -171,8 +167,10 @@ def small_resnet(attn: str | None = None, num_classes: int = len(PHOTOS), width:
         num_classes: outputs, default ``len(PHOTOS)`` = 8.
         width: w, channels of the first stage (stages have w, 2w, 4w). Multiples of 16 work for
             every module (FcaNet's ``top16`` splits channels into 16 groups).
-        depth: blocks per stage, 2.  input_size: side of the input, 32 (sets FcaNet's DCT sizes).
-        **options: keyword arguments for every attention module (e.g. ``reduction=8``).
+        depth: blocks per stage, 2.
+        input_size: side of the input, 32 (sets FcaNet's DCT sizes).
+        **options: keyword arguments for every attention module (e.g. ``reduction=8``); a name
+            that is neither the network's nor the module's raises a TypeError listing both.
 
     Example::
 
@@ -180,4 +178,5 @@ def small_resnet(attn: str | None = None, num_classes: int = len(PHOTOS), width:
         >>> net(torch.randn(2, 3, 32, 32)).shape
         torch.Size([2, 8])
     """
-    return SmallResNet(attn, num_classes, width, **options)
+    check_attn(attn, options, small_resnet)
+    return SmallResNet(attn, num_classes, width, depth, input_size, **options)

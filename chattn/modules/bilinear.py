@@ -12,7 +12,12 @@ from .. import _validate
 
 
 class ConvBlock(nn.Module):
-    """1x1 conv (with bias) -> BatchNorm -> ReLU, the official ``ConvBlock``."""
+    """1x1 conv (with bias) -> BatchNorm -> ReLU, the official ``ConvBlock``.
+
+    Args:
+        in_c: input channels.
+        out_c: output channels.
+    """
 
     def __init__(self, in_c: int, out_c: int):
         super().__init__()
@@ -24,7 +29,12 @@ class ConvBlock(nn.Module):
 
 
 class DimChange(nn.Sequential):
-    """The official ``_dim_change``: a Sequential holding one ConvBlock named ``conv``."""
+    """The official ``_dim_change``: a Sequential holding one ConvBlock named ``conv``.
+
+    Args:
+        in_c: input channels.
+        out_c: output channels.
+    """
 
     def __init__(self, in_c: int, out_c: int):
         super().__init__()
@@ -49,7 +59,8 @@ class BilinearAttention(ChannelAttention):
     ``dimReduceLayer1/2/3.conv.conv|bn.*`` as the official ``BilinearAttention``.
 
     Args:
-        channels: C.  reduction: 16 (c = C // 16), fixed in the official code.
+        channels: C.
+        reduction: 16 (c = C // 16), fixed in the official code.
 
     Shape: ``(B, C, H, W) -> (B, C, H, W)``. Training needs B >= 2 (BN over pooled statistics).
 

@@ -26,7 +26,8 @@ class DIA(ChannelAttention):
     state_dict ``lstm.w_ih.0.seq.*``, ``lstm.w_hh.0.seq.*``: ``2.5C² + 8.5C`` parameters.
 
     Args:
-        channels: C.  reduction: bottleneck of the cell's small FCs, 4.
+        channels: C.
+        reduction: bottleneck of the cell's small FCs, 4.
 
     Shape: ``x (B, C, H, W)``, ``state`` ``((B, C), (B, C))`` -> ``(B, C, H, W)``, state.
 

@@ -12,7 +12,11 @@ from .. import _validate
 
 
 class Mean(nn.Module):
-    """Mean over one dimension (EncNet's ``encoding.nn.Mean``)."""
+    """Mean over one dimension (EncNet's ``encoding.nn.Mean``).
+
+    Args:
+        dim: the dimension to average.
+    """
 
     def __init__(self, dim: int):
         super().__init__()

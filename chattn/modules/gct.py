@@ -26,7 +26,9 @@ class GCT(ChannelAttention):
     state_dict ``alpha``, ``gamma``, ``beta``, each ``(1, C, 1, 1)``.
 
     Args:
-        channels: C.  epsilon: 1e-5.  mode: ``'l2'`` or ``'l1'``.
+        channels: C.
+        epsilon: ε, 1e-5.
+        mode: ``'l2'`` or ``'l1'``.
         after_relu: in ``l1`` mode, skip the absolute value (the input is non-negative).
 
     Shape: ``(B, C, H, W) -> (B, C, H, W)``; ``attention(x)``: ``(B, C, 1, 1)``.

@@ -23,7 +23,8 @@ class CALayer(ChannelAttention):
     ``(C/r, C, 1, 1)``, ``conv_du.0.bias``, ``conv_du.2.weight``, ``conv_du.2.bias``.
 
     Args:
-        channels: C (64 in RCAN).  reduction: r, default 16.
+        channels: C (64 in RCAN).
+        reduction: r, default 16.
 
     Shape: ``(B, C, H, W) -> (B, C, H, W)``; ``attention(x)``: ``(B, C, 1, 1)``.
 

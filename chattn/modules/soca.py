@@ -14,7 +14,12 @@ def center_crop(x: torch.Tensor, size: int) -> torch.Tensor:
     """Centre-crop each spatial side longer than ``size`` to ``size``, independently.
 
     SAN's crop treated a side of exactly ``size`` as longer than it (negative start index): a
-    1000 x 500 map became 1000 x 250. Here a side is cropped only when it exceeds ``size``."""
+    1000 x 500 map became 1000 x 250. Here a side is cropped only when it exceeds ``size``.
+
+    Args:
+        x: the feature map ``(B, C, H, W)``.
+        size: the largest side kept.
+    """
     h, w = x.shape[-2:]
     top = (h - size) // 2 if h > size else 0
     left = (w - size) // 2 if w > size else 0
