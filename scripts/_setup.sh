@@ -1,34 +1,77 @@
-# Sourced by scripts/book.sh and scripts/test.sh: a ready .venv, quickly when nothing changed.
+# Sourced by scripts/book.sh and scripts/test.sh. Defines, and runs nothing itself:
 #
-#   - creates .venv when missing (with $PYTHON, default python3);
-#   - pip installs requirements.txt, requirements-test.txt and chattn (editable) only when one of
-#     them or pyproject.toml changed since the last run (a hash in .venv/.chattn-setup), or chattn
-#     does not import from this clone;
-#   - defines build_book, build_pdf, ensure_chromium, ensure_pdftotext and ensure_npm.
+#   set_up DEB...   the whole set-up, its independent parts side by side:
+#                   - ensure_venv: .venv (with $PYTHON, default python3); pip installs
+#                     requirements.txt, requirements-test.txt and chattn (editable) only when one of
+#                     them or pyproject.toml changed since the last run (a hash in
+#                     .venv/.chattn-setup), or chattn does not import from this clone;
+#                   - ensure_debs DEB... (one apt-get for every missing Debian package), then
+#                     ensure_npm (npm ci in book/photograph when its lock file changed);
+#   build_book, build_pdf.
 # MathJax comes from a PyPI package (sphinx-mathjax-offline); npm only fetches onnxruntime-web.
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$ROOT/.venv"
 cd "$ROOT"
-
-if [ ! -x "$VENV/bin/python" ]; then
-    echo "== creating $VENV"
-    "${PYTHON:-python3}" -m venv "$VENV" || return 1
-fi
-
-_want="$(cat requirements.txt requirements-test.txt pyproject.toml | sha256sum | cut -d' ' -f1)"
-_have="$(cat "$VENV/.chattn-setup" 2>/dev/null || true)"
-_where="$("$VENV/bin/python" -c 'import chattn, os; print(os.path.dirname(os.path.dirname(chattn.__file__)))' 2>/dev/null || true)"
-if [ "$_want" != "$_have" ] || [ "$_where" != "$ROOT" ]; then
-    echo "== pip install -r requirements.txt -r requirements-test.txt && pip install -e ."
-    "$VENV/bin/python" -m pip install -qq -r requirements.txt -r requirements-test.txt || return 1
-    "$VENV/bin/python" -m pip install -qq -e . || return 1
-    echo "$_want" > "$VENV/.chattn-setup"
-else
-    echo "== .venv is up to date"
-fi
 export PATH="$VENV/bin:$PATH"
-unset _want _have _where
+
+ensure_venv() {
+    if [ ! -x "$VENV/bin/python" ]; then
+        echo "== creating $VENV"
+        "${PYTHON:-python3}" -m venv "$VENV" || return 1
+    fi
+    local want have where
+    want="$(cat requirements.txt requirements-test.txt pyproject.toml | sha256sum | cut -d' ' -f1)"
+    have="$(cat "$VENV/.chattn-setup" 2>/dev/null || true)"
+    where="$("$VENV/bin/python" -c 'import chattn, os; print(os.path.dirname(os.path.dirname(chattn.__file__)))' 2>/dev/null || true)"
+    if [ "$want" != "$have" ] || [ "$where" != "$ROOT" ]; then
+        echo "== pip install -r requirements.txt -r requirements-test.txt -e ."
+        # One pip run (one resolution, one pass of installs) for the requirements and chattn.
+        "$VENV/bin/python" -m pip install -qq -r requirements.txt -r requirements-test.txt -e . || return 1
+        echo "$want" > "$VENV/.chattn-setup"
+    else
+        echo "== .venv is up to date"
+    fi
+}
+
+# The Debian packages the command needs, installed in ONE apt-get run (apt holds a lock: two runs
+# cannot overlap anyway). A package counts as present when its command or font is.
+_deb_present() {
+    case "$1" in
+        chromium) [ -x /usr/bin/chromium ] ;;
+        fonts-wqy-microhei) fc-list :lang=zh 2>/dev/null | grep -q . ;;
+        poppler-utils) command -v pdftotext >/dev/null ;;
+        nodejs) command -v node >/dev/null ;;
+        npm) command -v npm >/dev/null ;;
+        *) dpkg -s "$1" >/dev/null 2>&1 ;;
+    esac
+}
+
+ensure_debs() {
+    local missing=() deb
+    for deb in "$@"; do _deb_present "$deb" || missing+=("$deb"); done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    _apt_install "${missing[@]}"
+}
+
+# Set-up in two parallel halves: pip (CPU and disk) beside apt + npm (mostly network). Each half's
+# output is shown when it ends, with its time; fails if either failed.
+set_up() {
+    local start=$SECONDS log
+    log="$(mktemp -d)"
+    ( ensure_venv > "$log/venv" 2>&1; echo $? > "$log/venv.rc"; echo $((SECONDS - start)) > "$log/venv.s" ) &
+    ( { ensure_debs "$@" && ensure_npm; } > "$log/system" 2>&1; echo $? > "$log/system.rc"
+      echo $((SECONDS - start)) > "$log/system.s" ) &
+    wait
+    local status=0 part
+    for part in venv system; do
+        cat "$log/$part"
+        echo "== set-up ($part) $(cat "$log/$part.s") s, exit $(cat "$log/$part.rc")"
+        [ "$(cat "$log/$part.rc")" = 0 ] || status=1
+    done
+    rm -rf "$log"
+    return $status
+}
 
 # Build the site into _build/html. CHATTN_STATIC=1: sliders become precomputed frames.
 # Warnings are errors (-W), references must resolve (-n); notebook results are cached.
@@ -66,27 +109,12 @@ _apt_install() {
         $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
 }
 
-# Debian's Chromium for the browser tests and the PDF (Playwright's own browser download does not
-# work here), and a CJK font, so that the notation page's Chinese terms print in the PDF and
-# screenshots (a reader's browser has its own fonts).
-ensure_chromium() {
-    [ -x /usr/bin/chromium ] || _apt_install chromium || return 1
-    fc-list :lang=zh 2>/dev/null | grep -q . || _apt_install fonts-wqy-microhei
-}
-
-# pdftotext (poppler-utils) reads the PDF back in tests/test_pdf.py.
-ensure_pdftotext() {
-    command -v pdftotext >/dev/null || _apt_install poppler-utils
-}
-
 # onnxruntime-web for the page "Your photograph" (book/photograph/package.json, pinned with its
 # lock file): Debian's nodejs/npm when missing, then `npm ci` when node_modules is missing or
 # older than the lock file.
 ensure_npm() {
     local dir="$ROOT/book/photograph"
-    if ! command -v npm >/dev/null; then
-        _apt_install nodejs npm || return 1
-    fi
+    ensure_debs nodejs npm || return 1
     local want
     want="$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)"
     if [ "$want" != "$(cat "$dir/node_modules/.chattn-npm" 2>/dev/null)" ]; then

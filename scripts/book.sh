@@ -5,10 +5,11 @@
 # http://127.0.0.1:$PORT/ (default 8000, gzip: scripts/serve_site.py) until Ctrl-C. --no-serve only builds.
 set -uo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/_setup.sh" || exit 1
-ensure_npm || { echo "could not install onnxruntime-web (npm ci in book/photograph)"; exit 1; }
+# .venv beside Debian's chromium (and a CJK font) for the PDF, nodejs/npm and npm ci.
+set_up chromium fonts-wqy-microhei || { echo "the set-up failed (its output is above)"; exit 1; }
 
 build_book || exit 1
-ensure_chromium && build_pdf || exit 1
+build_pdf || exit 1
 index="$ROOT/_build/html/index.html"
 echo "The book: $index"
 [ "${1:-}" = "--no-serve" ] && exit 0

@@ -1,60 +1,85 @@
 #!/usr/bin/env bash
 # Everything CI checks, from a clean clone:  bash scripts/test.sh
-#   set-up (.venv, requirements, chattn, Debian's chromium, poppler-utils, onnxruntime-web via npm)
-#   -> build the book (-W -n) -> print it to _build/html/chattn-book.pdf -> site summary -> pytest
-#   tests/: unit, site, browser, page-weight, photograph and PDF tests, a live slider in JupyterLab,
-#   and every notebook as a Colab reader runs it (tests/test_colab_like.py: a wheel in fresh venvs
-#   with ipywidgets 7.7.1 and 8, live mode).
-# Runs every step even after a failure, then exits non-zero if any step failed.
+#
+#   set-up: .venv + pip  ||  apt (chromium, a CJK font, poppler-utils, nodejs/npm) + npm ci
+#   then two lanes side by side (2 cores: each lane is mostly one busy process):
+#     book lane:  build the book (-W -n, every notebook in static mode) -> print the PDF
+#                 -> site summary -> pytest -m built (site, PDF, browser, page weight, photograph)
+#     test lane:  pytest -m "not slow" (the unit tests) -> pytest -m "slow and not built" (DDP,
+#                 the fresh-process reproduction, JupyterLab) -> the Colab-like runs (every notebook
+#                 in live mode under nbval, from a wheel, in fresh venvs with ipywidgets 7.7.1 and 8)
+#
+# Every notebook runs once per mode: static in the book build, live in each Colab-like venv (no
+# separate nbval pass over book/: `pytest --nbval-lax book/` is the reader's command).
+# Runs every step even after a failure, then exits non-zero if any step failed. Each step prints
+# its output when it ends, with its wall time and the CPU it used (in cores: 1.0 = one core busy);
+# the logs stay in artifacts/steps/.
 set -uo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/_setup.sh" || exit 1
-ensure_chromium || { echo "could not install chromium"; exit 1; }
-ensure_pdftotext || { echo "could not install poppler-utils"; exit 1; }
-ensure_npm || { echo "could not install onnxruntime-web (npm ci in book/photograph)"; exit 1; }
 
-failed=()
+STEPS="$ROOT/artifacts/steps"
+rm -rf "$STEPS" && mkdir -p "$STEPS"
+: > "$STEPS/failed"
+START=$SECONDS
+
+# step NAME COMMAND...: run COMMAND, its output in $STEPS/NAME.log; print it (whole, not
+# interleaved with the other lane's) with the step's wall time and CPU time.
 step() {
-    echo
-    echo "== $*"
-    local start=$SECONDS
-    "$@" || failed+=("$*")
-    echo "== $((SECONDS - start)) s: $*"
-}
-
-# The two ipywidgets versions in parallel: the machine has 2 cores and each notebook runs on one
-# thread. Each half prints its own pytest summary; the step fails if either fails.
-colab_like() {
-    mkdir -p artifacts
-    python -m pytest tests/test_colab_like.py -q --durations=15 -k "not ipywidgets8" \
-        > artifacts/colab-like-7.log 2>&1 &
-    local seven=$!
-    python -m pytest tests/test_colab_like.py -q --durations=15 -k "ipywidgets8" \
-        > artifacts/colab-like-8.log 2>&1
-    local eight=$?
-    wait $seven
-    local status=$?
-    cat artifacts/colab-like-7.log artifacts/colab-like-8.log
-    [ $status -eq 0 ] && [ $eight -eq 0 ]
+    local name=$1; shift
+    local start=$SECONDS status cpu
+    ( "$@"; status=$?; times > "$STEPS/$name.times"; exit $status ) > "$STEPS/$name.log" 2>&1
+    status=$?
+    local wall=$((SECONDS - start))
+    # `times`: line 2 is the children's user and system time, e.g. "1m2.345s 0m1.000s".
+    cpu=$(sed -n 2p "$STEPS/$name.times" | awk '{ t = 0; for (i = 1; i <= 2; i++) { split($i, a, /[ms]/);
+          t += a[1] * 60 + a[2] } printf "%.0f", t }')
+    [ $status -eq 0 ] || echo "$name" >> "$STEPS/failed"
+    echo "$name $wall $cpu $status" >> "$STEPS/times"
+    {
+        flock 9
+        echo
+        echo "== $name: $*"
+        cat "$STEPS/$name.log"
+        echo "== $name: ${wall} s wall, ${cpu} s CPU ($(awk -v c="$cpu" -v w="$wall" \
+             'BEGIN { printf "%.2f", (w > 0 ? c / w : 0) }') cores), exit $status, at $((SECONDS - START)) s"
+    } 9> "$STEPS/.print-lock"
 }
 
 export CHATTN_REQUIRE_SITE=1          # the site tests fail, never skip, when the build is missing
-step build_book
-step build_pdf
-step python tests/test_site.py
-# A missing site must not stop the other tests from running (the site tests fail on their own).
-step python -m pytest tests/ -q --durations=8 --continue-on-collection-errors \
-    --ignore=tests/test_colab_like.py
-# Every notebook in live mode (CHATTN_STATIC unset), as a Colab reader runs it: from a wheel, in
-# fresh venvs with ipywidgets 7.7.1 and 8 (this replaces the former nbval step). Its own step, so
-# that it runs, and is timed, whatever happened to the site.
-shopt -s nullglob
-notebooks=(book/*.ipynb)
-[ ${#notebooks[@]} -gt 0 ] || { echo "no notebook in book/"; failed+=("notebooks"); }
-step colab_like
+PYTEST=(python -m pytest -q -p no:cacheprovider --durations=8)
+
+step set-up set_up chromium fonts-wqy-microhei poppler-utils
+if [ -s "$STEPS/failed" ]; then
+    echo "FAILED: the set-up (nothing else can run)"
+    exit 1
+fi
+
+book_lane() {
+    step book build_book
+    step pdf build_pdf
+    step site-summary python tests/test_site.py
+    # A missing site must not stop these: they fail on their own (CHATTN_REQUIRE_SITE).
+    step built-tests "${PYTEST[@]}" tests/ -m built --continue-on-collection-errors
+}
+
+test_lane() {
+    step unit-tests "${PYTEST[@]}" tests/ -m "not slow" --continue-on-collection-errors
+    step slow-tests "${PYTEST[@]}" tests/ -m "slow and not built" --ignore=tests/test_colab_like.py \
+        --continue-on-collection-errors
+    # Every notebook in live mode (CHATTN_STATIC unset), as a Colab reader runs it: from a wheel, in
+    # fresh venvs with ipywidgets 7.7.1 and 8; nbval runs the notebooks inside each venv.
+    step colab-like "${PYTEST[@]}" tests/test_colab_like.py --durations=15
+}
+
+book_lane &
+test_lane &
+wait
 
 echo
-if [ ${#failed[@]} -ne 0 ]; then
-    printf 'FAILED: %s\n' "${failed[@]}"
+echo "== steps (wall s, CPU s, exit); all done at $((SECONDS - START)) s"
+column -t "$STEPS/times" 2>/dev/null || cat "$STEPS/times"
+if [ -s "$STEPS/failed" ]; then
+    printf 'FAILED: %s\n' $(cat "$STEPS/failed")
     exit 1
 fi
 echo "All checks passed."

@@ -1,6 +1,6 @@
 r"""Independent reference transcriptions of the eleven official forward passes.
 
-Written from ``/work/shared/spec/modules.md`` and the semantics of the official repositories, in
+Written from the official repositories (their forward passes and parameter names), in
 plain torch, with the official attribute names so that a state_dict of one of these loads into the
 chattn module with ``strict=True``. Each class does the computation the straightforward, official
 way (an explicit M x M centering matrix, a B x N x K x D residual tensor, a ``torch.diagonal`` loop,

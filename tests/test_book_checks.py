@@ -14,7 +14,7 @@ from html.parser import HTMLParser
 import pytest
 import yaml
 
-from test_site import ROOT, SITE, site_pages, toc_files
+from conftest import ROOT, SITE, site_pages, toc_files
 
 import chattn
 from chattn.interactive import _NOT_FINITE
@@ -155,12 +155,14 @@ def blocks(page) -> _Blocks:
     return b
 
 
+@pytest.mark.built
 def test_no_page_has_an_empty_code_block():
     empty = [str(p.relative_to(SITE)) for p in site_pages()
              if any(not block.strip() for block in blocks(p).pre)]
     assert not empty, f"pages with an empty code block: {empty}"
 
 
+@pytest.mark.built
 def test_no_printed_output_shows_nan_or_inf():
     bad = {}
     for p in site_pages():
@@ -170,6 +172,7 @@ def test_no_printed_output_shows_nan_or_inf():
     assert not bad, f"printed nan/inf: {bad}"
 
 
+@pytest.mark.built
 def test_built_titles_are_numbered_in_toc_order():
     site_pages()
     for n, chapter in enumerate(CHAPTERS, start=1):
@@ -180,6 +183,7 @@ def test_built_titles_are_numbered_in_toc_order():
         assert h1 and re.match(rf"{chr(ord('A') + i)}\. ", h1[0]), (page, h1)
 
 
+@pytest.mark.built
 def test_notation_page_is_linked_from_the_introduction():
     site_pages()
     intro = (SITE / "book" / "intro.html").read_text(encoding="utf-8")

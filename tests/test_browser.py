@@ -9,69 +9,13 @@ against the site served from 127.0.0.1 on a free port. The chapter page is a par
 from __future__ import annotations
 
 import os
-import sys
-from pathlib import Path
-from urllib.parse import urlparse
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-SITE = Path(os.environ.get("CHATTN_SITE", ROOT / "_build" / "html"))
+from conftest import ARTIFACTS, SITE  # the fixtures site, base_url, browser and page are conftest's
+
 PAGE = os.environ.get("CHATTN_BROWSER_PAGE", "book/06_eca")
-ARTIFACTS = ROOT / "artifacts"
-sys.path.insert(0, str(ROOT / "scripts"))
-from chromium import CHROMIUM, CHROMIUM_ARGS, serve  # noqa: E402  (the flags and server scripts/pdf.py uses)
-
-if not (SITE / "index.html").exists():
-    _message = f"no built site at {SITE}: build it first (bash scripts/test.sh does)"
-    if os.environ.get("CHATTN_REQUIRE_SITE"):         # set by scripts/test.sh: never skip there
-        raise RuntimeError(_message)
-    pytest.skip(_message, allow_module_level=True)
-
-
-def serve_site(handler=None):
-    """Serve the site on 127.0.0.1, on a port the OS picks; yield its base URL."""
-    return serve(SITE, handler)
-
-
-@pytest.fixture(scope="module")
-def base_url():
-    with serve_site() as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def browser():
-    playwright = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} not found: apt-get install -y chromium (scripts/test.sh does it)")
-    with playwright.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
-
-
-@pytest.fixture
-def page(browser, base_url):
-    """A fresh page that may only talk to the local server; every other request is recorded and refused."""
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    pg = context.new_page()
-    pg.set_default_timeout(30_000)
-    local = urlparse(base_url).netloc
-    pg.off_site, pg.errors = [], []
-
-    def guard(route):
-        u = urlparse(route.request.url)
-        if u.scheme in ("data", "blob") or u.netloc == local:
-            route.continue_()
-        else:
-            pg.off_site.append(route.request.url)
-            route.abort()
-
-    pg.route("**/*", guard)
-    pg.on("pageerror", lambda e: pg.errors.append(str(e)))
-    yield pg
-    context.close()
+pytestmark = [pytest.mark.built, pytest.mark.usefixtures("site")]      # built implies slow
 
 
 def open_page(pg, base_url, name):

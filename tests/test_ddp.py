@@ -35,6 +35,7 @@ RUN = ["--attn", "srm", "--quiet", "--threads", "1", "--epochs", "1", "--per-cla
 pytestmark = pytest.mark.usefixtures("one_thread")     # tests/conftest.py
 
 
+@pytest.mark.slow
 def test_two_processes_compute_what_one_process_computes(tmp_path):
     start = time.perf_counter()
     env = {**os.environ, "OMP_NUM_THREADS": "1"}

@@ -55,6 +55,7 @@ def onnx_files(tmp_path_factory):
     return files
 
 
+@pytest.mark.built         # after the book build in scripts/test.sh: reads its ONNX files (_build/.photograph)
 def test_every_shipped_network_is_exported(onnx_files):
     assert [key for key, _, _ in _extension().networks()] == [key for key, _, _ in NETWORKS]
     assert sorted(onnx_files) == sorted(key for key, _, _ in NETWORKS)
@@ -87,11 +88,13 @@ def _matches_torch(path, net) -> None:
     assert np.abs(many[24:48] - want["logits"].numpy()).max() <= TOL
 
 
+@pytest.mark.built         # as above: the build's ONNX files, else every shipped network exported again
 @pytest.mark.parametrize("key,attn,options", NETWORKS, ids=[key for key, _, _ in NETWORKS])
 def test_onnxruntime_matches_torch(onnx_files, key, attn, options, one_thread):
     _matches_torch(onnx_files[key], pretrained.load(attn, **options))
 
 
+@pytest.mark.slow          # torch.export + onnxscript: a minute of CPU
 def test_dynamo_exporter_matches_torch(tmp_path, one_thread):
     """The other exporter of to_onnx writes the same outputs (a trained network with spatial gates)."""
     net = pretrained.load("bilinear")

@@ -23,17 +23,14 @@ import subprocess
 import sys
 import time
 import urllib.request
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "scripts"))
-from chromium import CHROMIUM_ARGS, keep_local, require_chromium  # noqa: E402
+from conftest import ARTIFACTS, ROOT, keep_local  # and the fixture browser
 
 NOTEBOOK = ROOT / os.environ.get("CHATTN_LAB_NOTEBOOK", "book/06_eca.ipynb")
-ARTIFACTS = ROOT / "artifacts"
 RUN_TIMEOUT_MS = 300_000            # all cells of one chapter, on a shared CPU
+pytestmark = pytest.mark.slow
 
 
 def free_port() -> int:
@@ -84,18 +81,15 @@ def lab(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def page(lab):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=require_chromium(), args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 1280, "height": 1000})
-        pg = context.new_page()
-        pg.set_default_timeout(60_000)
-        pg.off_site, pg.errors = keep_local(pg, lab["url"]), []
-        pg.on("pageerror", lambda e: pg.errors.append(str(e)))
-        yield pg
-        browser.close()
+def lab_page(lab, browser):
+    """A page of conftest's Chromium that may only talk to JupyterLab (``off_site``, ``errors``)."""
+    context = browser.new_context(viewport={"width": 1280, "height": 1000})
+    pg = context.new_page()
+    pg.set_default_timeout(60_000)
+    pg.off_site, pg.errors = keep_local(pg, lab["url"]), []
+    pg.on("pageerror", lambda e: pg.errors.append(str(e)))
+    yield pg
+    context.close()
 
 
 def notebook_json(pg) -> dict:
@@ -111,7 +105,8 @@ def image_bytes(img) -> str:
     }""")
 
 
-def test_live_slider_moves_the_figure_in_jupyterlab(lab, page):
+def test_live_slider_moves_the_figure_in_jupyterlab(lab, lab_page):
+    page = lab_page
     page.goto(f"{lab['url']}/lab/tree/{NOTEBOOK.name}?token={lab['token']}", wait_until="load")
     page.locator(".jp-Notebook .jp-Cell").first.wait_for()
     # The kernel must be up before Run All, else the first cells queue behind its start.

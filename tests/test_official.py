@@ -3,7 +3,7 @@
 For every module: the state_dict has the official keys and shapes; a randomised official state_dict
 loads with ``strict=True``; the outputs (and the BatchNorm running statistics a training step
 leaves) agree in train and eval mode; the parameter count is the spec's formula
-(``/work/shared/spec/modules.md``); ``chattn.create`` builds it from the official option names.
+(from the official papers and code); ``chattn.create`` builds it from the official option names.
 The references live in ``tests/reference.py``.
 """
 from __future__ import annotations

@@ -27,10 +27,9 @@ from urllib.parse import urljoin, urlparse
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from test_browser import CHROMIUM, CHROMIUM_ARGS, SITE, serve_site  # noqa: E402  (skips/fails without a site)
-from test_browser import browser as chromium  # noqa: E402,F401  (the fixture)
-from test_site import html_pages, toc_files  # noqa: E402
+from conftest import CHROMIUM, CHROMIUM_ARGS, SITE, html_pages, serve, toc_files  # the fixture browser is conftest's
+
+pytestmark = [pytest.mark.built, pytest.mark.usefixtures("site")]      # built implies slow
 
 MB = 1_000_000
 CHAPTER_TRANSFERRED = 1.0 * MB
@@ -74,7 +73,7 @@ class GzipHandler(SimpleHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def gzip_url():
-    with serve_site(GzipHandler) as url:
+    with serve(SITE, GzipHandler) as url:
         yield url
 
 
@@ -184,13 +183,13 @@ def heaviest(fetched: dict, n=5) -> str:
 
 
 @pytest.fixture(scope="module")
-def loads(chromium, gzip_url):
-    context = chromium.new_context(viewport={"width": 1280, "height": 900})
+def loads(browser, gzip_url):
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
     page.set_default_timeout(60_000)
     traffic = Traffic(context, page)
     try:
-        return {name: first_load(chromium, gzip_url, name, page, traffic) for name in site_page_names()}
+        return {name: first_load(browser, gzip_url, name, page, traffic) for name in site_page_names()}
     finally:
         context.close()
 
@@ -258,10 +257,10 @@ _SWEEP = """async b => {
 }"""
 
 
-def test_every_slider_frame_loads_on_demand(chromium, gzip_url):
+def test_every_slider_frame_loads_on_demand(browser, gzip_url):
     pages = [n for n in site_page_names() if "chattn-slider" in (SITE / n).read_text(encoding="utf-8")]
     assert pages, "no page of the site has a slider"
-    context = chromium.new_context(viewport={"width": 1280, "height": 900})
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
     page.set_default_timeout(60_000)
     traffic = Traffic(context, page)
@@ -312,7 +311,7 @@ if __name__ == "__main__":
 
     print(f"site {SITE}: {site_size() / MB:.1f} MB on disk, _static {site_size(SITE / '_static') / MB:.1f} MB")
     print(f"{'page':32} {'decoded MB':>10} {'transferred MB':>14} {'requests':>8}")
-    with sync_playwright() as p, serve_site(GzipHandler) as url:
+    with sync_playwright() as p, serve(SITE, GzipHandler) as url:
         b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         for name in site_page_names():
             r = first_load(b, url, name)

@@ -14,24 +14,21 @@ back with ``pdftotext`` (poppler-utils, installed by the set-up):
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
-import sys
 import unicodedata
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-SITE = Path(os.environ.get("CHATTN_SITE", ROOT / "_build" / "html"))
-sys.path.insert(0, str(ROOT / "scripts"))
-from chromium import toc_docs  # noqa: E402
-from pdf import PDF_NAME  # noqa: E402
+from conftest import ROOT, SITE, missing
+from chromium import toc_docs  # scripts/ (conftest puts it on sys.path)
+from pdf import PDF_NAME
 
 PDF = SITE / PDF_NAME
+pytestmark = pytest.mark.built         # needs the PDF: slow too (conftest)
 RAW_LATEX = re.compile(r"\\frac|\\mathbb|\\sum|\$\$")
 
 
@@ -43,10 +40,7 @@ def norm(text: str) -> str:
 
 def require_pdf() -> Path:
     if not PDF.exists():
-        message = f"no {PDF}: bash scripts/test.sh (or scripts/book.sh) builds it after the site"
-        if os.environ.get("CHATTN_REQUIRE_SITE"):      # set by scripts/test.sh: never skip there
-            pytest.fail(message)
-        pytest.skip(message)
+        missing(f"no {PDF}: bash scripts/test.sh (or scripts/book.sh) builds it after the site")
     if not shutil.which("pdftotext"):
         pytest.fail("pdftotext not found: apt-get install -y poppler-utils (scripts/test.sh does it)")
     return PDF

@@ -3,7 +3,7 @@ on a photograph they were not trained on and agree with torch; so does every net
 reduction-ratio / kernel-size sweeps, chosen with the page's r / k control, whose labels are those of
 the run records; bad input gives a message on the page.
 
-Served from 127.0.0.1 on a free port (the fixtures of test_browser.py); every request to another
+Served from 127.0.0.1 on a free port (the fixtures of conftest.py); every request to another
 host is refused and recorded. Writes ``artifacts/photograph*.png``, ``artifacts/photograph.json``
 (first-load bytes, bytes fetched per network, milliseconds per network, largest difference to torch)
 and ``artifacts/photograph-sweep.json`` (the same for the sweep networks, and the bytes of all).
@@ -20,11 +20,12 @@ import numpy as np
 import pytest
 import torch
 
-from test_browser import ARTIFACTS, SITE, base_url, browser, page  # noqa: F401  (fixtures)
+from conftest import ARTIFACTS, SITE  # the fixtures site, base_url, browser and page are conftest's
 
 from chattn import export, pretrained
 
 PAGE = "book/photograph"
+pytestmark = [pytest.mark.built, pytest.mark.usefixtures("site")]      # built implies slow
 TOL = 1e-4
 TIMEOUT = 300_000                  # ms: the twelve networks on a shared CPU
 
@@ -36,8 +37,8 @@ def _png(path: Path, array: np.ndarray) -> Path:
 
 
 @pytest.fixture
-def pg(page):  # noqa: F811
-    """test_browser's page (only the local server; ``off_site``, ``errors``) that also records the
+def pg(page):
+    """conftest's page (only the local server; ``off_site``, ``errors``) that also records the
     local paths it requests (``fetched``) and the console's errors (``console_errors``)."""
     page.fetched, page.console_errors = [], []
     page.on("request", lambda r: page.fetched.append(urlparse(r.url).path) if r.url.startswith("http") else None)
@@ -45,7 +46,7 @@ def pg(page):  # noqa: F811
     return page
 
 
-def _open(pg, base_url, query=""):  # noqa: F811
+def _open(pg, base_url, query=""):
     pg.set_default_timeout(60_000)
     pg.goto(f"{base_url}/{PAGE}.html{query}", wait_until="load")
     pg.wait_for_function("document.getElementById('photograph').dataset.state === 'idle'")
@@ -84,7 +85,7 @@ def _compare(got: dict, key: str, net, x: torch.Tensor) -> float:
     return worst
 
 
-def test_twelve_networks_on_hubble_match_torch(pg, base_url, tmp_path):  # noqa: F811
+def test_twelve_networks_on_hubble_match_torch(pg, base_url, tmp_path):
     import skimage.data
 
     page = pg
@@ -171,7 +172,7 @@ def _check_label(text: str, attn: str, key: str, points: dict) -> None:
     assert int(m["params"].replace(",", "")) == params, text
 
 
-def test_sweep_networks_through_the_control(pg, base_url, tmp_path):  # noqa: F811
+def test_sweep_networks_through_the_control(pg, base_url, tmp_path):
     """Every network of every sweep, chosen with the module's r / k control, runs on the page and
     agrees with torch; it is fetched only when chosen; the control's labels are the records'."""
     import time
@@ -244,7 +245,7 @@ def _message(pg) -> str:
     return pg.locator("#photograph-message").inner_text()
 
 
-def test_bad_input_gives_a_message(pg, base_url, tmp_path):  # noqa: F811
+def test_bad_input_gives_a_message(pg, base_url, tmp_path):
     page = pg
     _open(page, base_url, "?module=eca")
     boxes = page.locator("#photograph-network-boxes input:checked")
@@ -280,7 +281,7 @@ def test_bad_input_gives_a_message(pg, base_url, tmp_path):  # noqa: F811
     assert page.off_site == [], page.off_site
 
 
-def test_opened_from_disk_says_to_serve_it(browser):  # noqa: F811
+def test_opened_from_disk_says_to_serve_it(browser):
     context = browser.new_context()
     pg = context.new_page()
     pg.goto((SITE / f"{PAGE}.html").as_uri(), wait_until="load")

@@ -82,6 +82,7 @@ def test_shipped_files_are_the_recorded_files_and_small(recs):
     assert total < 10 * 2 ** 20
 
 
+@pytest.mark.slow
 def test_loaded_weights_reproduce_the_recorded_test_accuracy_in_a_fresh_process(recs):
     # 42 networks (12 grid, 30 sweep) on 1,600 patches, one thread: ~2.5 min CPU, so two fresh
     # processes (2 cores), each with every other file

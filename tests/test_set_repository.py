@@ -23,12 +23,13 @@ _spec.loader.exec_module(set_repository)
 
 @pytest.fixture
 def copy(tmp_path):
-    """The files the script and tests/test_site.py read: config, toc, README, book, tests."""
-    for name in ("_config.yml", "_toc.yml", "README.md"):
+    """The files the script and tests/test_site.py read: config, toc, README, book, tests (with the
+    conftest.py it imports, and scripts/chromium.py that conftest imports)."""
+    for name in ("_config.yml", "_toc.yml", "README.md", "tests/test_site.py", "tests/conftest.py",
+                 "scripts/chromium.py"):
+        (tmp_path / name).parent.mkdir(exist_ok=True)
         shutil.copy(ROOT / name, tmp_path / name)
     shutil.copytree(ROOT / "book", tmp_path / "book", ignore=shutil.ignore_patterns("_ext", "*.bib"))
-    (tmp_path / "tests").mkdir()
-    shutil.copy(ROOT / "tests" / "test_site.py", tmp_path / "tests" / "test_site.py")
     return tmp_path
 
 
@@ -38,6 +39,7 @@ def run_site_checks(root: Path) -> subprocess.CompletedProcess:
                           cwd=root, capture_output=True, text=True)
 
 
+@pytest.mark.slow          # runs pytest on the copy in another process
 def test_points_the_copy_at_a_fork(copy):
     old = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["url"]
     run = subprocess.run([sys.executable, str(SCRIPT), FORK, "--root", str(copy)],
@@ -60,6 +62,7 @@ def test_points_the_copy_at_a_fork(copy):
     assert " passed" in checks.stdout and "failed" not in checks.stdout
 
 
+@pytest.mark.slow          # runs pytest on the copy in another process
 def test_site_checks_catch_a_half_done_change(copy):
     """The copied checks are not vacuous: change the config alone and they fail."""
     config = copy / "_config.yml"

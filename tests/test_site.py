@@ -8,7 +8,6 @@ build. (``scripts/test.sh`` sets ``CHATTN_REQUIRE_SITE=1``: there a missing site
 from __future__ import annotations
 
 import json
-import os
 import re
 import sys
 from html.parser import HTMLParser
@@ -18,8 +17,8 @@ from urllib.parse import unquote, urlparse
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
-SITE = Path(os.environ.get("CHATTN_SITE", ROOT / "_build" / "html"))
+from conftest import ROOT, SITE, html_pages, site_pages, toc_files, toc_notebooks  # noqa: F401
+
 CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text())
 REPO_URL = CONFIG["repository"]["url"].rstrip("/")
 
@@ -37,27 +36,6 @@ except ImportError:
 # <link rel=...> values that make the browser fetch the href.
 FETCHING_RELS = {"stylesheet", "preload", "modulepreload", "prefetch", "preconnect", "dns-prefetch",
                  "icon", "shortcut", "apple-touch-icon", "manifest", "mask-icon"}
-
-
-def toc_files() -> list[str]:
-    """Every ``file:`` of _toc.yml (the root included), e.g. ``book/06_eca``."""
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    files = [toc["root"]]
-
-    def walk(entries):
-        for e in entries or []:
-            if "file" in e:
-                files.append(e["file"])
-            walk(e.get("sections"))
-            walk(e.get("chapters"))
-    for part in toc.get("parts", []):
-        walk(part.get("chapters"))
-    walk(toc.get("chapters"))
-    return files
-
-
-def toc_notebooks() -> list[Path]:
-    return [ROOT / f"{f}.ipynb" for f in toc_files() if (ROOT / f"{f}.ipynb").exists()]
 
 
 class Resources(HTMLParser):
@@ -89,20 +67,6 @@ def parse(page: Path) -> Resources:
     r = Resources()
     r.feed(page.read_text(encoding="utf-8"))
     return r
-
-
-def site_pages() -> list[Path]:
-    if not (SITE / "index.html").exists():
-        message = f"no built site at {SITE}: build it first (bash scripts/test.sh does)"
-        if os.environ.get("CHATTN_REQUIRE_SITE"):     # set by scripts/test.sh: never skip there
-            pytest.fail(message)
-        pytest.skip(message)
-    return html_pages()
-
-
-def html_pages() -> list[Path]:
-    """Every built page (theme templates under _static/ are not pages)."""
-    return sorted(p for p in SITE.rglob("*.html") if p.relative_to(SITE).parts[0] not in ("_static", "_sources"))
 
 
 def external_resources(pages) -> list[tuple[str, str, str, str]]:
@@ -223,6 +187,8 @@ def test_static_is_pruned_to_what_pages_and_stylesheets_name(tmp_path):
 
 # ---------------------------------------------------------------- the built site
 
+
+@pytest.mark.built
 def test_no_page_fetches_anything_off_site():
     pages = site_pages()
     external = external_resources(pages)
@@ -230,6 +196,7 @@ def test_no_page_fetches_anything_off_site():
     assert external == [], "\n".join(map(str, external[:20]))
 
 
+@pytest.mark.built
 def test_stylesheets_import_nothing_off_site():
     site_pages()
     bad = []
@@ -241,6 +208,7 @@ def test_stylesheets_import_nothing_off_site():
     assert bad == []
 
 
+@pytest.mark.built
 def test_local_resources_exist():
     missing = []
     for page in site_pages():
@@ -253,6 +221,7 @@ def test_local_resources_exist():
     assert missing == []
 
 
+@pytest.mark.built
 def test_math_is_typeset_by_the_local_mathjax():
     """MathJax's loader from the site, told to load TeX input and CommonHTML output, and only
     those components are on the site (not the whole distribution, not the combined bundles)."""
@@ -268,6 +237,7 @@ def test_math_is_typeset_by_the_local_mathjax():
     assert not any("require" in u for u in scripts)
 
 
+@pytest.mark.built
 def test_static_holds_only_what_pages_use():
     """No source maps, no theme translations, no icon script: the site is what its pages load."""
     site_pages()
@@ -296,6 +266,7 @@ def test_static_holds_only_what_pages_use():
             sorted(chattn.pretrained.shipped() + sweeps)
 
 
+@pytest.mark.built
 def test_slider_frames_are_files():
     """Static sliders on the site refer to frame files; no frame is inlined as a data: URI."""
     pages = [p for p in site_pages() if "chattn-frame" in p.read_text(encoding="utf-8")]
@@ -309,6 +280,7 @@ def test_slider_frames_are_files():
             assert (page.parent / url).is_file(), f"{page.name}: {url} is missing"
 
 
+@pytest.mark.built
 def test_every_notebook_page_has_its_colab_button():
     site_pages()
     colab = CONFIG["launch_buttons"]["colab_url"].rstrip("/")
@@ -325,6 +297,7 @@ def test_every_notebook_page_has_its_colab_button():
         assert want in parse(page).anchors, f"{page.name}: no Colab link {want}"
 
 
+@pytest.mark.built
 def test_search_index_covers_the_book():
     site_pages()
     assert (SITE / "search.html").exists()

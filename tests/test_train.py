@@ -205,6 +205,7 @@ def test_same_seed_same_weights_other_seed_other_weights():
     assert ra["test_accuracy"] == rb["test_accuracy"]
 
 
+@pytest.mark.slow          # a real 3-epoch run
 def test_training_lowers_the_loss():
     x, y = make_dataset("train", per_class=48)
     torch.manual_seed(0)                                # the initial weights of the run below
