@@ -86,7 +86,8 @@ class GateCall(NamedTuple):
     module: nn.Module
     """The attention module."""
     s: torch.Tensor
-    """Its gate's output: ``(N, C, 1, 1)``, or ``(N, C, H, W)`` for bilinear attention."""
+    """The output of its gate, the ``s`` it scales by (``(N, C, 1, 1)``, or ``(N, C, H, W)`` for bilinear
+    attention)."""
 
 
 @contextlib.contextmanager

@@ -52,7 +52,14 @@ TARGETS = {"se": 1.3, "eca": 1.3, "rcan_ca": 1.3, "fca": 1.3, "dia": 1.3, "srm":
 
 def build(name: str, channels: int, size: int, seed: int = 0) -> torch.nn.Module:
     """Module ``name`` for ``(B, channels, size, size)`` inputs, in eval mode, its parameters
-    moved off their initial values (GCT's gate, SRM's ``cfc`` start at trivial values)."""
+    moved off their initial values (GCT's gate, SRM's ``cfc`` start at trivial values).
+
+    Args:
+        name: a registered module name (see :func:`chattn.registry.available`).
+        channels: C.
+        size: H = W of the inputs (FcaNet's DCT filters are built for it).
+        seed: seed of the N(0, 0.1²) noise added to every parameter, default 0.
+    """
     options = {"dct_h": size, "dct_w": size} if name == "fca" else {}
     module = create(name, channels, **options).eval()
     gen = torch.Generator().manual_seed(seed)
@@ -63,7 +70,14 @@ def build(name: str, channels: int, size: int, seed: int = 0) -> torch.nn.Module
 
 
 def floor(x: torch.Tensor) -> torch.Tensor:
-    """The memory floor: one squeeze read, one scale read + write."""
+    """The memory floor: one squeeze read, one scale read + write.
+
+    Args:
+        x: the input, ``(B, C, H, W)``.
+
+    Returns:
+        ``x * x.mean((2, 3))``, ``(B, C, H, W)``.
+    """
     s = x.mean((2, 3))                       # (B, C)
     return x * s[:, :, None, None]           # (B, C, H, W)
 
@@ -240,7 +254,18 @@ def _output(y):
 
 
 def check_naive(name: str, x: torch.Tensor, module=None, rtol: float = 1e-4, atol: float = 1e-5):
-    """Assert that the transcription of ``name`` computes the module's output on ``x``."""
+    """Assert that the transcription of ``name`` computes the module's output on ``x``.
+
+    Args:
+        name: a module name with a transcription in ``NAIVE``.
+        x: the input, ``(B, C, H, W)``.
+        module: the module to compare with; default: :func:`build` ``(name, C, H)``.
+        rtol: relative tolerance of ``torch.testing.assert_close``.
+        atol: absolute tolerance of ``torch.testing.assert_close``.
+
+    Raises:
+        AssertionError: the two outputs differ.
+    """
     module = module if module is not None else build(name, x.shape[1], x.shape[2])
     with torch.no_grad():
         torch.testing.assert_close(NAIVE[name](module)(x), _output(module(x)), rtol=rtol, atol=atol)
@@ -272,6 +297,16 @@ def measure(candidates: dict[str, Callable], x: torch.Tensor, repeats: int, cloc
     ``"wall"`` (elapsed time). A candidate whose warm-up call exceeds ``budget / repeats`` seconds
     joins only every k-th round, so it costs about ``budget`` seconds, but never fewer than 3
     rounds (or ``repeats`` if smaller).
+
+    Args:
+        candidates: name -> callable taking ``x``; all are timed on the same input.
+        x: the input, ``(B, C, H, W)``.
+        repeats: the number of rounds (a positive int).
+        clock: ``"cpu"`` or ``"wall"`` (a key of ``CLOCKS``), default ``"cpu"``.
+        budget: seconds a slow candidate may cost in all, default 10.
+
+    Returns:
+        name -> median time of one call, in seconds.
     """
     repeats = _validate.positive_int(repeats, "repeats")
     budget = _validate.positive_float(budget, "budget")
@@ -299,8 +334,22 @@ def run(batch: int = 32, channels: int = 256, size: int = 28, repeats: int = 30,
         names: list[str] | None = None, seed: int = 0, clock: str = "cpu",
         budget: float = 10.0) -> tuple[float, list[dict]]:
     """Time every module and its transcription against the floor on one ``(B, C, size, size)``
-    input. Returns the floor time (s) and one row per module: ``name``, ``time`` (s),
-    ``floor_ratio``, ``naive_time`` (s), ``naive_ratio``, ``target``."""
+    input.
+
+    Args:
+        batch: B, default 32.
+        channels: C (at least 16), default 256.
+        size: H = W (at least 7, FcaNet's DCT), default 28.
+        repeats: the number of rounds; the median is reported. Default 30.
+        names: the modules to time; default: every registered one.
+        seed: seed of the input and of the modules' parameters, default 0.
+        clock: ``"cpu"`` or ``"wall"``, as in :func:`measure`.
+        budget: seconds per slow candidate, as in :func:`measure`.
+
+    Returns:
+        The floor time in seconds, and one row per module, a dict with ``name``, ``time`` (s),
+        ``floor_ratio``, ``naive_time`` (s), ``naive_ratio`` and ``target``.
+    """
     batch = _validate.positive_int(batch, "batch")
     channels = _validate.positive_int(channels, "channels", minimum=16)
     size = _validate.positive_int(size, "size", minimum=7)      # FcaNet's DCT is at least 7 x 7
@@ -322,6 +371,13 @@ def run(batch: int = 32, channels: int = 256, size: int = 28, repeats: int = 30,
 
 
 def format_table(floor_time: float, rows: list[dict], header: str = "") -> str:
+    """The table :func:`main` prints, one line per module.
+
+    Args:
+        floor_time: the floor's time, in seconds (the first result of :func:`run`).
+        rows: the rows of :func:`run`.
+        header: a first line, default none.
+    """
     lines = [header] if header else []
     lines.append(f"floor (x.mean((2,3)) + x * s): {floor_time * 1e3:.3f} ms")
     lines.append(f"{'module':<10}{'ms':>10}{'x floor':>10}{'target':>9}{'naive ms':>11}{'x naive':>10}")
@@ -335,6 +391,14 @@ def format_table(floor_time: float, rows: list[dict], header: str = "") -> str:
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
+    """The command line ``python -m chattn.bench``: time the modules and print the table.
+
+    Args:
+        argv: the command-line arguments (see the module's usage); default: ``sys.argv[1:]``.
+
+    Returns:
+        The rows of :func:`run`.
+    """
     parser = argparse.ArgumentParser(prog="python -m chattn.bench", description=__doc__.split("\n")[0])
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--channels", type=int, default=256)

@@ -53,7 +53,7 @@ SPLITS = ("train", "test")
 #: its own random per-channel gain and contrast, :func:`recolour`).
 TASKS = ("patches", "recoloured")
 
-#: Ranges of :func:`recolour`: gain and contrast factors are log-uniform in ``[1/f, f]``.
+#: The ranges f of :func:`recolour`, by name; gain and contrast factors are log-uniform in ``[1/f, f]``.
 RECOLOUR = {"gain": 2.0, "contrast": 2.0}
 
 
@@ -72,6 +72,9 @@ def load_photo(name: str) -> torch.Tensor:
     """The image ``skimage.data.<name>()`` as a float tensor ``(3, H, W)`` in ``[0, 1]``
     (grey images repeated over the three channels).
 
+    Args:
+        name: one of :data:`PHOTOS`.
+
     Example::
 
         >>> load_photo("chelsea").shape
@@ -87,6 +90,11 @@ def split_columns(name: str, split: str, patch: int = 32) -> tuple[int, int]:
     Train: ``[0, b)``; test: ``[b + patch, W)`` with ``b = ⌊0.6 W⌋``. Patches lie entirely
     inside their region, so a train patch and a test patch are always ``patch`` columns apart.
     A ``patch`` that does not fit in both regions raises ValueError.
+
+    Args:
+        name: one of :data:`PHOTOS`.
+        split: ``'train'`` or ``'test'``.
+        patch: the side of the square patches in pixels, default 32.
 
     Example::
 
@@ -120,13 +128,27 @@ def channel_stats() -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def normalize(img: torch.Tensor) -> torch.Tensor:
-    r"""``(img - mean) / std`` per channel; ``img`` is ``(3, H, W)`` or ``(N, 3, H, W)`` in [0, 1]."""
+    r"""``(img - mean) / std`` per channel, with the statistics of :func:`channel_stats`.
+
+    Args:
+        img: a float image ``(3, H, W)`` or batch ``(N, 3, H, W)``, values in [0, 1].
+
+    Returns:
+        The normalised tensor, of ``img``'s shape.
+    """
     mean, std = _stats_like(img, "img")
     return (img - mean) / std
 
 
 def denormalize(x: torch.Tensor) -> torch.Tensor:
-    r"""Inverse of :func:`normalize`: ``x * std + mean`` (back to [0, 1] images, for display)."""
+    r"""Inverse of :func:`normalize`: ``x * std + mean`` (back to [0, 1] images, for display).
+
+    Args:
+        x: a normalised float image ``(3, H, W)`` or batch ``(N, 3, H, W)``.
+
+    Returns:
+        The image(s) in [0, 1] (not clipped), of ``x``'s shape.
+    """
     mean, std = _stats_like(x, "x")
     return x * std + mean
 
@@ -146,6 +168,12 @@ def patch_coordinates(split: str, patch: int = 32, per_class: int | None = None,
 
     Top-left corners are drawn uniformly (with replacement) inside the split's region with a
     generator seeded by ``(seed, split, class)``.
+
+    Args:
+        split: ``'train'`` or ``'test'``.
+        patch: the side p of the square patches in pixels, default 32.
+        per_class: rows per class; default 400 (train) / 200 (test).
+        seed: a non-negative int, default 0.
     """
     _validate.one_of(split, "split", SPLITS)
     patch = _validate.positive_int(patch, "patch")
@@ -217,6 +245,15 @@ def recolour(x: torch.Tensor, generator: torch.Generator | None = None, gain: fl
     from the sample itself, per channel, can, except where the clip cut values (about a tenth of
     the pixels of the task's patches at the defaults). The draws come from ``generator``.
 
+    Args:
+        x: a normalised batch ``(N, 3, p, p)`` (see :func:`normalize`).
+        generator: the source of the random factors; default: torch's global generator.
+        gain: :math:`f_g \ge 1`, default 2.
+        contrast: :math:`f_a \ge 1`, default 2.
+
+    Returns:
+        The recoloured batch, normalised, ``(N, 3, p, p)``.
+
     Example::
 
         >>> x, _ = make_dataset("train", per_class=2)
@@ -252,6 +289,15 @@ def augment(x: torch.Tensor, generator: torch.Generator | None = None, pad: int 
     reflect-padded patch shifted by up to ``pad`` pixels, and a brightness and contrast jitter
     :math:`x' = \mathrm{clip}(a(x - \bar x) + b\bar x, 0, 1)` with :math:`a, b \in [1-j, 1+j]`
     on the [0, 1] image. The draws come from ``generator``, so a seeded generator repeats them.
+
+    Args:
+        x: a normalised batch ``(N, 3, p, p)``.
+        generator: the source of the random draws; default: torch's global generator.
+        pad: the largest shift of the crop in pixels, default 4 (0: no crop).
+        jitter: j, the half-width of the brightness and contrast factors, default 0.1 (0: none).
+
+    Returns:
+        The augmented batch, normalised, ``(N, 3, p, p)``.
 
     Example::
 
@@ -345,6 +391,11 @@ class ImageFolder(torch.utils.data.Dataset):
     ``size / 0.875``, the centre crop). Then ``(img - IMAGENET_MEAN) / IMAGENET_STD``.
 
     ``dataset[i]`` is ``(x, y)``: ``x (3, size, size)`` float32, ``y`` an int.
+
+    Args:
+        root: the folder (a path or str) holding one sub-folder of images per class.
+        size: the side of the square crops in pixels, default 224.
+        train: random crops and flips (True, the default) or the evaluation crop (False).
     """
 
     def __init__(self, root, size: int = 224, train: bool = True):
@@ -392,7 +443,12 @@ class ImageFolder(torch.utils.data.Dataset):
 
 def seed_worker(worker_id: int):
     """A DataLoader worker's ``worker_init_fn``: seed Python's ``random`` (which ImageFolder's crops
-    draw from) from the worker's torch seed, one stream per worker."""
+    draw from) from the worker's torch seed, one stream per worker.
+
+    Args:
+        worker_id: the worker's index, as the DataLoader passes it (unused: the torch seed differs
+            per worker already).
+    """
     random.seed(torch.initial_seed() % 2 ** 32)        # PIL crops draw from ``random``: one stream per worker
 
 

@@ -92,6 +92,7 @@ def sync_batchnorm(model: nn.Module, which: str = "attention", cuda: bool = Fals
     return the names of those replaced.
 
     Args:
+        model: the network; changed in place.
         which: ``"attention"``: the BatchNorms inside modules of :data:`POOLED_BN` (SRM, GSoP,
             EncNet, bilinear); ``"all"``: every BatchNorm; ``"none"``.
         cuda: use :class:`torch.nn.SyncBatchNorm` (CUDA only) instead of :class:`SyncBatchNorm`.
@@ -131,7 +132,14 @@ def world() -> tuple[int, int, int]:
 
 def state_sha256(model: nn.Module) -> str:
     """sha256 of ``model.state_dict()`` (names and bytes, in order): equal on every rank when the
-    processes hold the same weights."""
+    processes hold the same weights.
+
+    Args:
+        model: any ``nn.Module``.
+
+    Returns:
+        The hex digest, 64 characters.
+    """
     h = hashlib.sha256()
     for k, v in model.state_dict().items():
         h.update(k.encode())

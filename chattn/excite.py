@@ -261,6 +261,7 @@ class TanhGate(nn.Module):
 
     As an excitation for :class:`chattn.Compose` it takes GCT's embedding (e.g.
     :func:`chattn.squeeze.channel_embedding`) and returns a gate in (0, 2).
+
     Args:
         channels: C.
         mode: ``'l2'`` or ``'l1'``.

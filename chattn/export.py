@@ -52,7 +52,7 @@ __all__ = ["to_onnx", "gates", "gate_names", "image_patches", "OPSET", "EXPORTER
 
 #: The ONNX opset of :func:`to_onnx` (onnxruntime-web 1.30 runs it).
 OPSET = 18
-#: The exporters of :func:`to_onnx`: torch's TorchScript-based one (the default) and its dynamo one.
+#: The exporters :func:`to_onnx` knows, torch's TorchScript-based one (the default) and its dynamo one.
 EXPORTERS = ("torchscript", "dynamo")
 
 

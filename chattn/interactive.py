@@ -43,7 +43,8 @@ __all__ = ["slider", "set_mode", "mode", "StaticSlider", "check_figure_text", "f
            "png_text", "png_min_text_px", "MIN_TEXT_KEY"]
 
 _MODES = ("live", "static")
-# The PNG text chunk that carries a figure's smallest text size in the PNG's pixels (see figure_png).
+#: The keyword of the PNG text chunk that carries a figure's smallest text size in the PNG's pixels
+#: (see :func:`figure_png`).
 MIN_TEXT_KEY = "chattn:min-text-px"
 _forced: str | None = None
 _MAX_PARAMS = 2
@@ -66,6 +67,9 @@ def set_mode(new_mode: str | None) -> None:
 
     The default is ``"static"`` when the environment variable ``CHATTN_STATIC`` is ``1``
     (``true``/``yes``), else ``"live"``.
+
+    Args:
+        new_mode: ``"live"``, ``"static"`` or ``None``.
     """
     global _forced
     if new_mode is not None and new_mode not in _MODES:
@@ -114,6 +118,12 @@ def check_figure_text(fig) -> None:
 
     The figure is drawn first, so that tick labels exist. A figure that prints ``nan`` is a bug
     in what it plots, never something to show a reader.
+
+    Args:
+        fig: a matplotlib ``Figure``.
+
+    Raises:
+        ValueError: a visible text of ``fig`` shows nan or inf.
     """
     from matplotlib.text import Text
 
@@ -201,7 +211,14 @@ def figure_png(fig, dpi: float | None = None, **savefig_kwargs) -> bytes:
 
 
 def png_text(png: bytes) -> dict[str, str]:
-    """The tEXt chunks of PNG bytes, ``{keyword: text}`` (Latin-1, as the PNG standard says)."""
+    """The tEXt chunks of PNG bytes, ``{keyword: text}`` (Latin-1, as the PNG standard says).
+
+    Args:
+        png: the bytes of a PNG file.
+
+    Raises:
+        ValueError: ``png`` is not PNG data.
+    """
     png_size(png)                                # checks the signature
     out, at = {}, 8
     while at + 8 <= len(png):
@@ -218,6 +235,9 @@ def png_text(png: bytes) -> dict[str, str]:
 
 def png_min_text_px(png: bytes) -> float | None:
     """The smallest text size :func:`figure_png` wrote into ``png`` (``None``: no text).
+
+    Args:
+        png: the bytes of a PNG file made by :func:`figure_png`.
 
     Raises:
         ValueError: ``png`` is not PNG data, or has no :data:`MIN_TEXT_KEY` chunk.
@@ -260,11 +280,15 @@ def _caption(caption: Callable | None, values: dict[str, Any]) -> str | None:
 class StaticSlider:
     """Precomputed frames of a slider, displayed as one self-contained HTML block.
 
-    Attributes:
+    The three arguments are kept as attributes of the same names.
+
+    Args:
         params: the parameter names and their values, in order.
         frames: PNG bytes, one per combination of values (row-major: the last parameter varies
             fastest).
         captions: one text per frame, in the same order, or ``None`` (no caption).
+
+    Attributes:
         html: the HTML block (what ``_repr_html_`` returns).
     """
 

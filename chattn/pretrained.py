@@ -58,6 +58,10 @@ def weights_path(attn: str | None, **options) -> Path:
     ``reduction=8``) the sweep's network trained with them, or, when the sweep has none and the
     options are the grid's defaults (:func:`chattn.runs.are_defaults`), the grid's.
 
+    Args:
+        attn: a module name, or ``None`` / ``'none'`` for the plain ResNet.
+        **options: module options of a sweep's network, e.g. ``reduction=8``; none: the grid's.
+
     Example::
 
         >>> weights_path("se", reduction=8).relative_to(ship_dir()).as_posix()
@@ -87,6 +91,13 @@ def load(attn: str | None, **options) -> SmallResNet:
     arguments; both are read with safetensors (no pickle, no code execution;
     :func:`chattn.runs.load_weights`).
 
+    Args:
+        attn: a module name, or ``None`` / ``'none'`` for the plain ResNet.
+        **options: module options of a sweep's network, e.g. ``reduction=8``; none: the grid's.
+
+    Raises:
+        FileNotFoundError: no weights are shipped for ``attn`` and ``options``.
+
     Example::
 
         >>> net = load("eca")
@@ -110,6 +121,9 @@ def records(task: str = "patches") -> list[dict]:
     Keys: ``attn, seed, epochs, train_accuracy, test_accuracy, params, seconds, torch, python,
     chattn, date, model`` (the config), ``weights`` (file name, seed 0 only) and the training
     settings.
+
+    Args:
+        task: one of :data:`chattn.data.TASKS`, default ``"patches"``.
     """
     _validate.one_of(task, "task", TASKS)
     return load_records(ship_dir(task))
@@ -118,14 +132,22 @@ def records(task: str = "patches") -> list[dict]:
 def control_records(task: str = "patches") -> list[dict]:
     """The capacity controls at the recipe's epochs: plain networks of other widths or depths
     (``weights/<task>/epochs<E>/control/``), sorted by width, depth and seed; ``[]`` when none is
-    shipped."""
+    shipped.
+
+    Args:
+        task: one of :data:`chattn.data.TASKS`, default ``"patches"``.
+    """
     where = ship_dir(task) / "control"             # the layout of chattn.runs.ship_dir
     return load_records(where) if where.is_dir() else []
 
 
 def curve_records(task: str = "patches") -> dict[int, list[dict]]:
     """The plain network trained for other epoch counts: ``{epochs: records}`` for every
-    ``weights/<task>/curve/epochs<N>/``, ascending in N."""
+    ``weights/<task>/curve/epochs<N>/``, ascending in N.
+
+    Args:
+        task: one of :data:`chattn.data.TASKS`, default ``"patches"``.
+    """
     return {n: load_records(ship_dir(task, epochs=n, curve=True)) for n in curve_epochs(task)}
 
 
@@ -136,6 +158,9 @@ def sweep_records(attn: str) -> list[dict]:
     The grid's own value (:func:`chattn.runs.default_option`, when it is one of the sweep's values) comes from
     the sweep's folder when the sweep trained it, else from the grid's runs of ``attn`` (the same
     network, code and recipe: a sweep need not train it again).
+
+    Args:
+        attn: a swept module, a key of :data:`SWEEPS`.
     """
     name = _name(attn)
     if name not in SWEEPS:

@@ -57,7 +57,11 @@ def configs() -> list[str]:
 
 def check_attn(attn) -> str:
     """``attn`` as a grid name: ``None`` -> ``'none'``, lower case; a ``TypeError`` or ``ValueError``
-    naming ``attn`` otherwise."""
+    naming ``attn`` otherwise.
+
+    Args:
+        attn: ``None``, ``'none'`` or a registered module name (any case).
+    """
     name = "none" if attn is None else attn
     if not isinstance(name, str):
         raise TypeError(f"attn must be None or a str, got {type(attn).__name__}")
@@ -79,6 +83,10 @@ def _stage_options(name: str) -> list[dict]:
 def default_option(attn: str, key: str):
     """The value of module option ``key`` in the grid's network of ``attn`` (the small net's
     :func:`~chattn.models.small.small_options`, else the module's own default).
+
+    Args:
+        attn: a registered module name (not ``'none'``).
+        key: the name of one of the module's options, e.g. ``"reduction"``.
 
     Example::
 
@@ -106,6 +114,10 @@ def are_defaults(attn: str, options: dict) -> bool:
     """Whether module ``options`` describe the grid's network of ``attn`` (none, or only default
     values; an option the small net sets per stage, as FcaNet's ``dct_h``, never does).
 
+    Args:
+        attn: a grid name (see :func:`check_attn`).
+        options: module options, name -> value.
+
     Example::
 
         >>> are_defaults("se", {"reduction": 4}), are_defaults("se", {"reduction": 8})
@@ -119,6 +131,9 @@ def are_defaults(attn: str, options: dict) -> bool:
 def network_options(config: dict) -> dict:
     """The network options of a model config (``record["model"]``, or any dict with ``width`` /
     ``depth``) that differ from :data:`NETWORK_DEFAULTS`; ``{}`` for the default network.
+
+    Args:
+        config: a model config; keys other than ``width`` and ``depth`` are ignored.
 
     Example::
 
@@ -194,6 +209,9 @@ def ship_dir(task: str = "patches", options: dict | None = None, *, epochs: int 
 def curve_epochs(task: str = "patches") -> list[int]:
     """The epoch counts shipped under ``<task>/curve/``, ascending.
 
+    Args:
+        task: one of :data:`chattn.data.TASKS`, default ``"patches"``.
+
     Example::
 
         >>> isinstance(curve_epochs(), list)
@@ -210,7 +228,11 @@ def curve_epochs(task: str = "patches") -> list[int]:
 def load_records(directory) -> list[dict]:
     """Every run record (``small_resnet_*_seed*.json``) in ``directory`` (not its sub-folders),
     sorted by config (the grid's order), module options (numbers by value), network options and
-    seed."""
+    seed.
+
+    Args:
+        directory: the folder (a path or str) to read.
+    """
     directory = Path(directory)
     if not directory.is_dir():
         raise ValueError(f"directory={str(directory)!r} is not a directory")
@@ -232,7 +254,15 @@ def _options_order(record: dict) -> tuple:
 
 def summarize(records: list[dict]) -> list[dict]:
     """Per module, module options and network options: runs, parameters, test accuracy mean and
-    std (sample std, 0 for one run), mean train accuracy and seconds."""
+    std (sample std, 0 for one run), mean train accuracy and seconds.
+
+    Args:
+        records: run records, as :func:`load_records` returns them.
+
+    Returns:
+        One row per group (in order of first appearance), a dict with ``attn``, ``options``,
+        ``network``, ``runs``, ``params``, ``test_mean``, ``test_std``, ``train_mean`` and ``seconds``.
+    """
     rows = {}
     for r in records:
         model = r.get("model") or {}
@@ -250,7 +280,11 @@ def summarize(records: list[dict]) -> list[dict]:
 
 
 def format_summary(rows: list[dict]) -> str:
-    """A Markdown table of :func:`summarize`."""
+    """A Markdown table of :func:`summarize`.
+
+    Args:
+        rows: the rows of :func:`summarize`.
+    """
     lines = ["| module | runs | params | test acc (mean ± std) | train acc | s/run |",
              "|---|---:|---:|---:|---:|---:|"]
     for r in rows:
@@ -267,6 +301,10 @@ def build(config: dict) -> SmallResNet:
     """The :class:`~chattn.models.SmallResNet` a model config describes (``record["model"]``, or the
     config stored in a weights file), freshly initialised (seed it first to reproduce a run).
 
+    Args:
+        config: a dict with ``attn``, ``num_classes``, ``width``, ``depth``, ``input_size`` and,
+            optionally, ``options`` (the module options).
+
     Example::
 
         >>> build({"attn": "se", "num_classes": 8, "width": 16, "depth": 1, "input_size": 32,
@@ -280,7 +318,13 @@ def build(config: dict) -> SmallResNet:
 
 def save_weights(model, path, config: dict | None = None) -> str:
     """Write ``model.state_dict()`` (buffers included) with safetensors, the config
-    (``model.config()`` unless given) as metadata; return the file's sha256."""
+    (``model.config()`` unless given) as metadata; return the file's sha256.
+
+    Args:
+        model: the network, e.g. a :class:`~chattn.models.SmallResNet`.
+        path: the file to write (a path or str), conventionally ``*.safetensors``.
+        config: the model config to store; default: ``model.config()``.
+    """
     from safetensors.torch import save_file
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     config = model.config() if config is None else config
@@ -289,7 +333,11 @@ def save_weights(model, path, config: dict | None = None) -> str:
 
 
 def read_config(path) -> dict:
-    """The model config stored in a weights file's metadata (read without loading the tensors)."""
+    """The model config stored in a weights file's metadata (read without loading the tensors).
+
+    Args:
+        path: a weights file (a path or str) written by :func:`save_weights`.
+    """
     from safetensors import safe_open
     with safe_open(str(path), framework="pt") as f:
         return json.loads(f.metadata()["config"])
@@ -298,7 +346,11 @@ def read_config(path) -> dict:
 def load_weights(path) -> SmallResNet:
     """The network of a weights file written by :func:`save_weights`, in eval mode: built from the
     config in its metadata (:func:`build`), the state_dict loaded strictly; safetensors throughout
-    (no pickle, no code execution)."""
+    (no pickle, no code execution).
+
+    Args:
+        path: a weights file (a path or str) written by :func:`save_weights`.
+    """
     from safetensors.torch import load_file
     model = build(read_config(path))
     model.load_state_dict(load_file(str(path)), strict=True)

@@ -187,7 +187,14 @@ Config.__doc__ += "\n    Args:\n" + "".join(
 
 def build_network(attn: str, config: Config, options: dict | None = None, num_classes: int = len(PHOTOS)) -> nn.Module:
     """The network a run trains, freshly initialised (seed first): the small ResNet of
-    ``config``'s width, depth and patch with ``attn`` and its module ``options``, or ResNet-50."""
+    ``config``'s width, depth and patch with ``attn`` and its module ``options``, or ResNet-50.
+
+    Args:
+        attn: the module's name (``'none'`` or ``None``: the plain network).
+        config: the recipe; its ``arch``, ``width``, ``depth`` and ``patch`` are read.
+        options: keyword arguments of every attention module (e.g. ``{"reduction": 8}``); default none.
+        num_classes: the number of outputs, default 8 (the photographs).
+    """
     options = dict(options or {})
     if not all(isinstance(k, str) for k in options):
         raise TypeError(f"options must be a dict with str keys, got {options!r}")
@@ -201,6 +208,9 @@ def build_network(attn: str, config: Config, options: dict | None = None, num_cl
 def parse_option(text: str) -> tuple[str, object]:
     """``'reduction=8'`` -> ``('reduction', 8)``: the value as an int, else a float, else
     ``True``/``False``/``None``, else the string. Raises ``ValueError`` for anything else.
+
+    Args:
+        text: ``key=value``, as ``--opt`` takes it.
 
     Example::
 
@@ -227,6 +237,9 @@ def parse_sweep(text: str) -> tuple[str, str, list]:
     and the values to train it with (each read as :func:`parse_option` reads one). Raises
     ``ValueError`` for another form, no value, or a value given twice.
 
+    Args:
+        text: ``module:option=v1,v2,...``, as ``--sweep`` takes it.
+
     Example::
 
         >>> parse_sweep("se:reduction=2,4,8")
@@ -252,6 +265,11 @@ def lr_factor(step: int, steps: int, warmup: float = 0.2) -> float:
         \tfrac12\big(1 + \cos(\pi\,(t - T_w)/(T - T_w))\big) & t \ge T_w \end{cases}
         \qquad T_w = \max(1, \lfloor 0.2\,T \rceil)
 
+    Args:
+        step: t, the index of the optimiser step, from 0.
+        steps: T, the number of steps of the run.
+        warmup: the fraction of the steps that warm up, default 0.2 (the 0.2 above).
+
     Example::
 
         >>> [round(lr_factor(t, 10), 2) for t in range(10)]
@@ -273,6 +291,10 @@ def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
       of its gate :math:`1 + \tanh(\gamma\hat s + \beta)`, which decay would pull toward 0.
 
     For the other modules this is one group with every parameter, as before.
+
+    Args:
+        model: the network.
+        weight_decay: :math:`\lambda` of the decayed group.
 
     Returns: ``[{'params', 'names', 'weight_decay': weight_decay}, {'params', 'names',
     'weight_decay': 0.0}]``, the second omitted when empty; ``names`` are ``named_parameters`` names.
@@ -301,7 +323,14 @@ def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
 
 @torch.no_grad()
 def evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 400) -> tuple[float, float]:
-    """``(accuracy, mean cross-entropy)`` of ``model`` in eval mode on ``(x, y)``; restores the mode."""
+    """``(accuracy, mean cross-entropy)`` of ``model`` in eval mode on ``(x, y)``; restores the mode.
+
+    Args:
+        model: a classifier, ``(N, 3, p, p) -> (N, K)`` logits.
+        x: the inputs, ``(N, 3, p, p)``.
+        y: the class indices, int64 ``(N,)``.
+        batch_size: samples per forward pass, default 400.
+    """
     was_training = model.training
     model.eval()
     correct, loss = 0, 0.0
@@ -315,7 +344,15 @@ def evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, batch_siz
 
 @torch.no_grad()
 def evaluate_loader(model: nn.Module, dataset, batch_size: int, device, workers: int = 0) -> tuple[float, float]:
-    """``(accuracy, mean cross-entropy)`` of ``model`` in eval mode over ``dataset``; restores the mode."""
+    """``(accuracy, mean cross-entropy)`` of ``model`` in eval mode over ``dataset``; restores the mode.
+
+    Args:
+        model: a classifier, ``(N, 3, S, S) -> (N, K)`` logits.
+        dataset: a dataset of ``(x, y)`` pairs, e.g. an :class:`~chattn.data.ImageFolder`.
+        batch_size: samples per forward pass.
+        device: where the batches are moved (the model's device).
+        workers: the DataLoader's ``num_workers``, default 0.
+    """
     was_training = model.training
     model.eval()
     correct, loss, n = 0, 0.0, 0
@@ -339,7 +376,12 @@ def load_data(config: Config):
     same for every run; ``train_eval`` and ``test_eval`` are ``(x, y)`` tensors, recoloured with
     fixed draws for the recoloured task, whose ``train_set`` holds the clean patches that training
     recolours afresh every batch), or a folder of images (``train_eval`` is ``None``,
-    ``test_eval`` the ``val/`` :class:`~chattn.data.ImageFolder`)."""
+    ``test_eval`` the ``val/`` :class:`~chattn.data.ImageFolder`).
+
+    Args:
+        config: the recipe; its ``data``, ``patch``, ``per_class``, ``test_per_class`` and ``task``
+            are read.
+    """
     c = config
     if c.data is None:
         x, y = make_dataset("train", c.patch, c.per_class, task=c.task)
@@ -540,6 +582,10 @@ def config_of(record: dict) -> Config:
     record says): ``train_run(r["attn"], r["seed"], config_of(r), options=r["model"]["options"])``
     trains the run again.
 
+    Args:
+        record: a run record (a dict, as :func:`chattn.runs.load_records` returns them); the fields
+            it lacks keep :class:`Config`'s defaults.
+
     Example::
 
         >>> config_of({"epochs": 12, "model": {"width": 48}}).width
@@ -559,7 +605,15 @@ def config_of(record: dict) -> Config:
 
 def out_dir(config: Config, options: dict, out=None, ship: bool = False, curve: bool = False) -> Path:
     """Where a run is written: ``out``, or with ``ship`` :func:`chattn.runs.ship_dir` of its task,
-    epochs, module options and network options (``curve``: ``<task>/curve/epochs<N>/``)."""
+    epochs, module options and network options (``curve``: ``<task>/curve/epochs<N>/``).
+
+    Args:
+        config: the run's recipe.
+        options: the run's module options.
+        out: the folder without ``ship``; default ``runs``.
+        ship: write into the shipped weights' layout instead of ``out``.
+        curve: with ``ship``, the plain network at another epoch count.
+    """
     if not ship:
         return Path("runs" if out is None else out)
     return ship_dir(config.task, options, epochs=config.epochs, curve=curve,
@@ -569,7 +623,22 @@ def out_dir(config: Config, options: dict, out=None, ship: bool = False, curve: 
 def run_and_save(attn: str, seed: int, out: Path | None = None, ship: bool = False, weights: bool = True,
                  config: Config | None = None, curve: bool = False, **kwargs) -> dict:
     """:func:`train_run`, then write the weights (unless ``weights`` is false, or ``ship`` and
-    ``seed != 0``) and the JSON record, named by :func:`chattn.runs.stem`, into :func:`out_dir`."""
+    ``seed != 0``) and the JSON record, named by :func:`chattn.runs.stem`, into :func:`out_dir`.
+
+    Only rank 0 of a process group writes. Returns the record, with ``weights`` (the file name, or
+    ``None``).
+
+    Args:
+        attn: the module (``'none'``: the plain network).
+        seed: the run's seed.
+        out: the folder to write into; default: :func:`out_dir` of the run.
+        ship: write into the shipped weights' layout (weights of seed 0 only).
+        weights: write the weights file as well as the record, default True.
+        config: the recipe (:class:`Config`; ``None``: its defaults).
+        curve: with ``ship``, the plain network at another epoch count.
+        **kwargs: passed on to :func:`train_run` (``progress``, ``options``, fields of
+            :class:`Config`).
+    """
     model, record = train_run(attn, seed, config, **kwargs)
     options = record["model"].get("options") or {}
     network = {k: record["model"][k] for k in ("width", "depth") if k in record["model"]}
@@ -672,7 +741,11 @@ def _flags(message: str) -> str:
 def main(argv=None) -> int:
     """The command line (``python -m chattn.train --help``): check everything, then train the runs
     seed by seed (one seed of every configuration first) and write them; ``0`` on success. A bad
-    argument stops it with argparse's usage error (exit 2) before any training."""
+    argument stops it with argparse's usage error (exit 2) before any training.
+
+    Args:
+        argv: the command-line arguments; default: ``sys.argv[1:]``.
+    """
     p = _parser()
     args = p.parse_args(argv)
     if args.summary:

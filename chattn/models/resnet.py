@@ -436,16 +436,17 @@ def load_checkpoint(model: nn.Module, checkpoint, attn: str | None = None) -> nn
     :func:`~chattn.models.resnet.resnet50` built with ``attn`` and its default (official) options; return
     ``model``.
 
-    Every key of the file is renamed by :func:`to_chattn`; then the file's keys must be exactly the
-    network's keys, each with the network's shape. Files from PyTorch < 0.4.1 have no
-    ``num_batches_tracked`` (BatchNorm's step counter, unused in eval): when the file has none,
-    they are set to 0, as ``nn.BatchNorm2d`` itself does for such files. Anything else that does not
-    fit raises :class:`CheckpointError` listing the missing, unexpected and mis-shaped keys, with
-    both names, and leaves the model untouched.
+    Every key of the file is renamed by :func:`~chattn.models.checkpoints.to_chattn`; then the
+    file's keys must be exactly the network's keys, each with the network's shape. Files from
+    PyTorch < 0.4.1 have no ``num_batches_tracked`` (BatchNorm's step counter, unused in eval):
+    when the file has none, they are set to 0, as ``nn.BatchNorm2d`` itself does for such files.
+    Anything else that does not fit raises :class:`~chattn.models.checkpoints.CheckpointError`
+    listing the missing, unexpected and mis-shaped keys, with both names, and leaves the model
+    untouched.
 
     Args:
         model: the network to fill (``resnet50(attn)``).
-        checkpoint: path of the file (see :func:`read_checkpoint`).
+        checkpoint: path of the file (see :func:`~chattn.models.checkpoints.read_checkpoint`).
         attn: ``None`` (default): ``model.attn_name``.
     """
     if not isinstance(model, ResNet):

@@ -79,16 +79,14 @@ def small_options(attn: str, channels: int, size: int) -> dict:
 
 
 class BlockRef(NamedTuple):
-    """One entry of :meth:`SmallResNet.blocks`: stage number (1-3), the block, its attention module.
+    """One entry of :meth:`SmallResNet.blocks`: stage number (1-3), the block, its attention module."""
 
-    Attributes:
-        stage: the stage, from 1.
-        block: the :class:`~chattn.models.resnet.Bottleneck`.
-        attn: its attention module (a ``ModuleDict`` for GCT), or ``None``.
-    """
     stage: int
+    """The stage, from 1."""
     block: Bottleneck
+    """The :class:`~chattn.models.resnet.Bottleneck`."""
     attn: nn.Module | None
+    """Its attention module (a ``ModuleDict`` for GCT), or ``None``."""
 
 
 class SmallResNet(nn.Module):
