@@ -28,7 +28,7 @@ import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .stats import ComparisonTable, compare
+from .stats import ComparisonTable, _and, compare
 
 __all__ = ["reference_value", "SweepPoint", "sweep", "sweep_plot", "sweep_figure", "sweep_table",
            "compare_grid", "compare_control", "compare_sweep", "COLUMN_INCHES", "CurvePoint", "Doubling",
@@ -478,10 +478,6 @@ class EpochChoice:
 
 def _std(std: float | None) -> str:
     return "none: one seed" if std is None else f"{std:.2f}"
-
-
-def _and(items: list[str]) -> str:
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
 def curve(task: str = "patches", records=None) -> list[CurvePoint]:
