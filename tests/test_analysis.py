@@ -397,3 +397,103 @@ def test_compare_control_finds_a_plain_network_of_the_modules_size(monkeypatch):
     monkeypatch.setattr(pretrained, "control_records", lambda task: too_wide, raising=False)
     with pytest.raises(ValueError, match="no capacity control within ±10%"):
         analysis.compare_control("gsop", "recoloured")
+
+
+# ---------------------------------------------------------------------------------- the epoch count E
+
+def made_up_curve(tests: dict, train: float = 0.9) -> dict:
+    """{N: records} with the given test accuracies (fractions) per N, seeds 0, 1, ... in order."""
+    return {n: [{"seed": s, "test_accuracy": a, "train_accuracy": train} for s, a in enumerate(accs)]
+            for n, accs in tests.items()}
+
+
+def choose(tests: dict, train: float = 0.9):
+    return analysis.choose_epochs("patches", analysis.curve("patches", made_up_curve(tests, train)))
+
+
+def test_curve_is_mean_sample_std_and_train_mean_per_epoch_count_in_percent():
+    records = made_up_curve({6: [0.90, 0.92, 0.97], 3: [0.80]})
+    records[6][0]["train_accuracy"] = 0.6
+    points = analysis.curve("patches", records)
+    assert [p.epochs for p in points] == [3, 6]
+    assert points[0].std is None and points[0].mean == pytest.approx(80.0)
+    assert points[1].seeds == (0, 1, 2) and points[1].test == pytest.approx((90.0, 92.0, 97.0))
+    assert points[1].std == pytest.approx(statistics.stdev([90.0, 92.0, 97.0]))
+    assert points[1].train_mean == pytest.approx(80.0)
+    table = analysis.curve_table(points=points).splitlines()
+    assert [row.split() for row in table[1:]] == [["3", "1", "80.00", "(1", "seed)", "90.00"],
+                                                  ["6", "3", "93.00", "±", "3.61", "80.00"]]
+
+
+def test_the_curve_shipped_is_read_from_the_records():
+    for task in ("patches", "recoloured"):
+        shipped = pretrained.curve_records(task)
+        points = analysis.curve(task)
+        assert [p.epochs for p in points] == sorted(shipped)
+        for p in points:
+            assert p.mean == pytest.approx(100 * statistics.fmean(r["test_accuracy"] for r in shipped[p.epochs]))
+
+
+def test_e_is_the_smallest_n_whose_doubling_changes_the_mean_by_less_than_its_std():
+    # 3 -> 6: +10 points, std 1.41; 6 -> 12: +0.5, std 2.83 (qualifies); 12 -> 24: +0.1 (qualifies too)
+    choice = choose({3: [0.79, 0.81], 6: [0.88, 0.92], 12: [0.90, 0.91], 24: [0.905, 0.907]})
+    assert choice.epochs == 6
+    assert [(s.epochs, s.qualifies) for s in choice.steps] == [(3, False), (6, True), (12, True)]
+    assert choice.steps[1].change == pytest.approx(0.5) and choice.steps[1].std == pytest.approx(2 * 2 ** 0.5)
+    text = " ".join(choice.conclusions())
+    assert "E = 6 epochs" in text and "+0.50 points" in text and "2.83 points over 2 seeds" in text
+    assert "3 → 6 epochs +10.00 (std 1.41)" in text and "rough std" in text
+    assert "90.0 % of its own training patches" in text
+
+
+def test_a_drop_counts_like_a_gain_and_no_n_qualifies_while_every_doubling_moves_the_mean():
+    choice = choose({3: [0.80, 0.81], 6: [0.90, 0.91], 12: [0.85, 0.86]})     # +10 then -5, std 0.71
+    assert choice.epochs is None and not any(s.qualifies for s in choice.steps)
+    assert "6 → 12 epochs changed the mean by -5.00, not less than the std 0.71" in choice.reason
+    assert "Train 24 epochs to test 12" in choice.reason
+    assert choice.conclusions() == [f"patches: no epoch count qualifies yet. {choice.reason}"]
+
+
+def test_a_change_equal_to_the_std_does_not_qualify():
+    # 3 seeds at N: 50, 62.5, 75 % -> std 12.5 exactly; 2N moves the mean by exactly 12.5
+    tie = choose({3: [0.5, 0.625, 0.75], 6: [0.75, 0.75]})
+    assert tie.steps[0].std == 12.5 and tie.steps[0].change == 12.5
+    assert tie.epochs is None
+    below = choose({3: [0.5, 0.625, 0.75], 6: [0.74, 0.74]})
+    assert below.epochs == 3
+    assert "over 3 seeds" in " ".join(below.conclusions()) and "rough" not in " ".join(below.conclusions())
+
+
+def test_one_seed_has_no_std_so_its_n_cannot_qualify():
+    choice = choose({3: [0.80], 6: [0.80, 0.81], 12: [0.805, 0.805]})      # 3 -> 6 changes by 0.5 only
+    assert choice.steps[0].std is None and not choice.steps[0].qualifies
+    assert choice.epochs == 6
+    assert "3 → 6 epochs +0.50 (std none: one seed)" in " ".join(choice.conclusions())
+    alone = choose({3: [0.80], 6: [0.80]})
+    assert alone.epochs is None and "3 epochs: one seed, no std" in alone.reason
+
+
+def test_no_n_with_its_double_and_no_curve():
+    assert "no epoch count together with its double" in choose({3: [0.8, 0.9], 5: [0.8, 0.9]}).reason
+    assert choose({}).reason.startswith("No curve is shipped")
+    assert choose({}).conclusions() == ["patches: no epoch count qualifies yet. No curve is shipped."]
+
+
+def test_the_shipped_curves_choice_follows_the_rule():
+    for task in ("patches", "recoloured"):
+        choice = analysis.choose_epochs(task)
+        points = {p.epochs: p for p in analysis.curve(task)}
+        qualifying = [n for n, p in points.items() if 2 * n in points and p.std is not None
+                      and abs(points[2 * n].mean - p.mean) < p.std]
+        assert choice.epochs == min(qualifying, default=None)
+
+
+@pytest.mark.parametrize("call,error,words", [
+    (lambda: analysis.curve("imagenet"), ValueError, "task"),
+    (lambda: analysis.curve("patches", {"3": []}), ValueError, "epoch counts"),
+    (lambda: analysis.curve("patches", {0: []}), ValueError, "epoch counts"),
+    (lambda: choose({3: [0.8, 0.9], 6: [0.8, 0.9]}).point(5), ValueError, r"epochs must be one of .*\[3, 6\]"),
+])
+def test_curve_bad_input(call, error, words):
+    with pytest.raises(error, match=words):
+        call()

@@ -7,9 +7,12 @@ r"""The trained networks compared, with the one procedure of :mod:`chattn.analys
   chapter's default value (:func:`reference_value`), Holm over the values.
 - :func:`sweep` summarises a sweep per value, :func:`sweep_plot` / :func:`sweep_figure` draw it
   for the book's column, :func:`sweep_table` prints it.
+- :func:`curve` and :func:`curve_table`: the plain network trained for N epochs, N = 3, 6, 12, ...;
+  :func:`choose_epochs` picks the epoch count E of a task from that curve, with its reasons
+  (:meth:`EpochChoice.conclusions`).
 
 Records are read only through :mod:`chattn.pretrained` (``records``, ``sweep_records``,
-``control_records``); accuracies are shown in percent, differences in points.
+``control_records``, ``curve_records``); accuracies are shown in percent, differences in points.
 
 Example::
 
@@ -25,10 +28,11 @@ import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .stats import ComparisonTable, compare
+from .stats import ComparisonTable, _and, compare
 
 __all__ = ["reference_value", "SweepPoint", "sweep", "sweep_plot", "sweep_figure", "sweep_table",
-           "compare_grid", "compare_control", "compare_sweep", "COLUMN_INCHES"]
+           "compare_grid", "compare_control", "compare_sweep", "COLUMN_INCHES", "CurvePoint", "Doubling",
+           "EpochChoice", "curve", "curve_table", "choose_epochs"]
 
 #: The book's content column, 688 CSS px, in inches at the build's 80 dpi (book/_ext/matplotlibrc).
 COLUMN_INCHES = 8.6
@@ -385,3 +389,206 @@ def compare_control(attn: str, task: str = "patches", *, tolerance: float = 0.10
     params = {label: best, attn: target, "plain": plain[0]["params"] if plain else None}
     return compare(runs, label, params, what="network", alpha=alpha,
                    title=f"{task}: {attn} against a plain network of its size, {_epochs(control)}")
+
+
+# --- how long to train: the epoch count E from the plain network's curve ---------------------------
+#
+# The plain network trained with full schedules (warm-up + cosine) of N epochs, for N = 3, 6, 12, ...
+# (:func:`chattn.pretrained.curve_records`). E is the first N after which doubling the training no
+# longer moves the mean test accuracy by more than the seeds already scatter at N.
+
+@dataclass(frozen=True)
+class CurvePoint:
+    """The plain network trained for ``epochs`` epochs, over its seeds (accuracies in %)."""
+    #: N, the length of the whole schedule in epochs.
+    epochs: int
+    #: The seeds trained, ascending.
+    seeds: tuple[int, ...]
+    #: Test accuracy of each seed, in %, in the order of ``seeds``.
+    test: tuple[float, ...]
+    #: Training accuracy of each seed at the end of training, in %.
+    train: tuple[float, ...]
+    #: Mean of ``test``.
+    mean: float
+    #: Sample std of ``test`` (n − 1 in the denominator); ``None`` for one seed.
+    std: float | None
+    #: Mean of ``train``.
+    train_mean: float
+
+
+@dataclass(frozen=True)
+class Doubling:
+    """One step of the rule: N against 2N."""
+    #: N.
+    epochs: int
+    #: Δ = mean(2N) − mean(N), test accuracy in points.
+    change: float
+    #: The seed std at N in points (``None`` for one seed: N cannot qualify).
+    std: float | None
+    #: Whether |Δ| < std.
+    qualifies: bool
+
+
+@dataclass(frozen=True)
+class EpochChoice:
+    """What :func:`choose_epochs` decided for one task, with the numbers behind it."""
+    #: The task of the curve.
+    task: str
+    #: E, or ``None`` when no N qualifies yet.
+    epochs: int | None
+    #: Every N whose doubling is on the curve, ascending.
+    steps: tuple[Doubling, ...]
+    #: The curve the rule read.
+    points: tuple[CurvePoint, ...]
+    #: Why E is what it is, or why there is none yet, in words.
+    reason: str
+
+    def point(self, epochs: int) -> CurvePoint:
+        """The curve's point at ``epochs``."""
+        for p in self.points:
+            if p.epochs == epochs:
+                return p
+        raise ValueError(f"epochs must be one of the curve's {[p.epochs for p in self.points]}, got {epochs!r}")
+
+    def conclusions(self) -> list[str]:
+        """What E is and why, in sentences generated from the numbers: E with Δ and the std it was
+        held against, the doublings before it that still changed the mean by more, how many seeds
+        the std rests on (with two, one degree of freedom: a rough std), and the training accuracy
+        at E; or why no N qualifies yet."""
+        if self.epochs is None:
+            return [f"{self.task}: no epoch count qualifies yet. {self.reason}"]
+        at, doubled = self.point(self.epochs), self.point(2 * self.epochs)
+        step = next(s for s in self.steps if s.epochs == self.epochs)
+        n = len(at.seeds)
+        out = [f"{self.task}: E = {self.epochs} epochs. Doubling the training to {2 * self.epochs} epochs "
+               f"changes the plain network's mean test accuracy by {step.change:+.2f} points "
+               f"({at.mean:.2f} % → {doubled.mean:.2f} %), less than the seed std at {self.epochs} epochs, "
+               f"{step.std:.2f} points over {n} seeds."]
+        before = [s for s in self.steps if s.epochs < self.epochs]
+        if before:
+            items = [f"{s.epochs} → {2 * s.epochs} epochs {s.change:+.2f} (std {_std(s.std)})" for s in before]
+            out.append(f"The shorter schedules did not qualify (Δ in points, and the std at N): {_and(items)}.")
+        if n == 2:
+            out.append(f"The std at {self.epochs} epochs rests on 2 seeds (1 degree of freedom), so it is a "
+                       f"rough std: a third seed can move it, and E with it.")
+        out.append(f"At {self.epochs} epochs the plain network classifies {at.train_mean:.1f} % of its own "
+                   f"training patches.")
+        return out
+
+
+def _std(std: float | None) -> str:
+    return "none: one seed" if std is None else f"{std:.2f}"
+
+
+def curve(task: str = "patches", records=None) -> list[CurvePoint]:
+    """The plain network's accuracy against the length of its schedule: one
+    :class:`CurvePoint` per epoch count N, ascending.
+
+    Args:
+        task: ``"patches"`` or ``"recoloured"``.
+        records: ``{N: run records}`` to read instead of :func:`chattn.pretrained.curve_records`
+            of ``task`` (records need ``seed``, ``test_accuracy`` and ``train_accuracy``, fractions).
+
+    Example::
+
+        >>> points = curve("patches")
+        >>> points[0].epochs, len(points[0].seeds) >= 2
+        (3, True)
+    """
+    from .. import pretrained
+    from .._validate import one_of
+    from ..data import TASKS
+
+    one_of(task, "task", TASKS)
+    records = pretrained.curve_records(task) if records is None else records
+    points = []
+    for n in sorted(records):
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ValueError(f"records must map epoch counts (positive ints) to run records, got key {n!r}")
+        rs = sorted(records[n], key=lambda r: r["seed"])
+        if not rs:
+            continue
+        test = tuple(100 * r["test_accuracy"] for r in rs)
+        train = tuple(100 * r["train_accuracy"] for r in rs)
+        points.append(CurvePoint(n, tuple(r["seed"] for r in rs), test, train, statistics.fmean(test),
+                                 statistics.stdev(test) if len(test) > 1 else None, statistics.fmean(train)))
+    return points
+
+
+def curve_table(task: str = "patches", points=None) -> str:
+    """The curve (:func:`curve`) as a text table: N, seeds, test accuracy mean ± sample std and
+    training accuracy mean, in %.
+
+    Args:
+        task: ``"patches"`` or ``"recoloured"``.
+        points: :func:`curve`'s output, if already computed.
+
+    Example::
+
+        >>> print(curve_table("patches").splitlines()[0])
+        epochs  seeds  test acc (%)  train acc (%)
+    """
+    points = curve(task) if points is None else list(points)
+    lines = ["epochs  seeds  test acc (%)  train acc (%)"]
+    for p in points:
+        std = "  (1 seed)" if p.std is None else f" ± {p.std:4.2f}"
+        lines.append(f"{p.epochs:6d}  {len(p.seeds):5d}  {p.mean:5.2f}{std}  {p.train_mean:13.2f}")
+    return "\n".join(lines)
+
+
+def choose_epochs(task: str = "patches", points=None) -> EpochChoice:
+    r"""The epoch count E of ``task``, chosen from the plain network's curve (:func:`curve`).
+
+    Let :math:`\bar a_N` be the mean test accuracy over the seeds trained for N epochs and
+    :math:`s_N` their sample standard deviation,
+    :math:`s_N^2 = \frac{1}{n_N - 1}\sum_i (a_{N,i} - \bar a_N)^2`. A doubling is worth it while it
+    moves the mean by at least the scatter of the seeds at N:
+
+    .. math::
+
+        E = \min\{N : 2N \text{ on the curve},\ n_N \ge 2,\ |\bar a_{2N} - \bar a_N| < s_N\}.
+
+    An N trained with one seed has no :math:`s_N` and cannot qualify; a change equal to
+    :math:`s_N` does not qualify (strict inequality); the largest N, without its doubling, is
+    not a candidate. With two seeds :math:`s_N` has one degree of freedom and is rough
+    (:meth:`EpochChoice.conclusions` says so).
+
+    Args:
+        task: ``"patches"`` or ``"recoloured"``.
+        points: :func:`curve`'s output, if already computed.
+
+    Returns: an :class:`EpochChoice`; its ``epochs`` is ``None`` when no N qualifies yet, and its
+    ``reason`` says why.
+
+    Example::
+
+        >>> choice = choose_epochs("patches")
+        >>> choice.epochs is None or 2 * choice.epochs in [p.epochs for p in choice.points]
+        True
+    """
+    points = tuple(curve(task) if points is None else points)
+    by_epochs = {p.epochs: p for p in points}
+    steps = []
+    for p in points:
+        if 2 * p.epochs in by_epochs:
+            change = by_epochs[2 * p.epochs].mean - p.mean
+            steps.append(Doubling(p.epochs, change, p.std, p.std is not None and abs(change) < p.std))
+    chosen = next((s for s in steps if s.qualifies), None)
+    if chosen is not None:
+        reason = (f"|mean({2 * chosen.epochs}) − mean({chosen.epochs})| = {abs(chosen.change):.2f} < "
+                  f"std({chosen.epochs}) = {chosen.std:.2f} points")
+        return EpochChoice(task, chosen.epochs, tuple(steps), points, reason)
+    if not points:
+        reason = "No curve is shipped."
+    elif not steps:
+        reason = (f"The curve ({', '.join(str(p.epochs) for p in points)} epochs) has no epoch count "
+                  f"together with its double.")
+    else:
+        why = [f"{s.epochs} epochs: one seed, no std" if s.std is None else
+               f"{s.epochs} → {2 * s.epochs} epochs changed the mean by {s.change:+.2f}, not less than "
+               f"the std {s.std:.2f}" for s in steps]
+        reason = "Every doubling on the curve still counts: " + "; ".join(why) + "."
+    untried = [p.epochs for p in points if 2 * p.epochs not in by_epochs]
+    if points and untried:
+        reason += f" Train {2 * untried[-1]} epochs to test {untried[-1]}."
+    return EpochChoice(task, None, tuple(steps), points, reason)
