@@ -157,7 +157,7 @@ def _check_label(text: str, attn: str, key: str, points: dict) -> None:
         acc, params = [r["test_accuracy"] for r in runs], runs[0]["params"]
         default = pretrained.default_option(attn, option)
         if default is None:                                         # ECA: k = psi(C) per stage
-            ks = sorted({mod.k_size for mod in export._attention_modules(pretrained.load(attn))[0]})
+            ks = sorted({mod.k_size for mod in export._places(pretrained.load(attn))})
             assert m["value"] == f"ψ(C) = {', '.join(map(str, ks))} by stage", text
         else:
             assert m["value"] == str(default), text

@@ -85,9 +85,9 @@ def _shipped_networks():
 
 def _swept_values(net) -> dict:
     """``{"r": [4, 4, 4], ...}``: per attention module, the values the r / k control is about."""
-    from chattn.export import _attention_modules
+    from chattn.export import _places
     values: dict[str, list] = {}
-    for module in _attention_modules(net)[0]:
+    for module in _places(net):      # attention modules in forward order
         for attr, letter in SWEPT.items():
             v = getattr(module, attr, None)
             if isinstance(v, int):
