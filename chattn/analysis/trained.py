@@ -425,7 +425,7 @@ class Doubling:
     change: float
     #: The seed std at N in points (``None`` for one seed: N cannot qualify).
     std: float | None
-    #: Whether |Δ| < std.
+    #: Whether the absolute change is smaller than ``std``.
     qualifies: bool
 
 
