@@ -4,7 +4,8 @@
 #                   - ensure_venv: .venv (with $PYTHON, default python3); pip installs
 #                     requirements.txt, requirements-test.txt and chattn (editable) only when one of
 #                     them or pyproject.toml changed since the last run (a hash in
-#                     .venv/.chattn-setup), or chattn does not import from this clone;
+#                     .venv/.chattn-setup), or chattn does not import from this clone; no
+#                     bytecode compiled at install (Python writes it for what is imported);
 #                   - ensure_debs DEB... (one apt-get for every missing Debian package), then
 #                     ensure_npm (npm ci in book/photograph when its lock file changed);
 #   build_book, build_pdf.
@@ -14,6 +15,10 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$ROOT/.venv"
 cd "$ROOT"
 export PATH="$VENV/bin:$PATH"
+# pip installs without compiling bytecode (--no-compile: all of torch, scipy, jupyterlab ..., ~45
+# CPU-s); Python compiles, once, only the modules something imports, so it must be allowed to
+# write the bytecode (__pycache__ is ignored by git).
+unset PYTHONDONTWRITEBYTECODE
 
 ensure_venv() {
     if [ ! -x "$VENV/bin/python" ]; then
@@ -27,7 +32,8 @@ ensure_venv() {
     if [ "$want" != "$have" ] || [ "$where" != "$ROOT" ]; then
         echo "== pip install -r requirements.txt -r requirements-test.txt -e ."
         # One pip run (one resolution, one pass of installs) for the requirements and chattn.
-        "$VENV/bin/python" -m pip install -qq -r requirements.txt -r requirements-test.txt -e . || return 1
+        "$VENV/bin/python" -m pip install -qq --no-compile -r requirements.txt -r requirements-test.txt -e . ||
+            return 1
         echo "$want" > "$VENV/.chattn-setup"
     else
         echo "== .venv is up to date"

@@ -9,7 +9,7 @@ A test that needs the built site (``_build/html``, or ``$CHATTN_SITE``) skips, s
 is none, unless ``CHATTN_REQUIRE_SITE`` is set (``scripts/test.sh`` sets it): then it fails. Every
 test using the ``site``, ``base_url`` or ``page`` fixture is marked ``built`` and ``slow`` here, one
 using ``browser`` ``slow``, so a new browser test needs no marker of its own; a test that reads the
-build some other way (``site_pages()``, ``SITE``) needs ``@pytest.mark.built``.
+build some other way (``site_pages()``, ``site_docs()``, ``SITE``) needs ``@pytest.mark.built``.
 
 Helpers are imported by the test files as ``from conftest import ...`` (tests/ is on ``sys.path``,
 as pytest's default ``prepend`` import mode puts it there).
@@ -22,13 +22,12 @@ from pathlib import Path
 
 import pytest
 import torch
-import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 SITE = Path(os.environ.get("CHATTN_SITE", ROOT / "_build" / "html"))
 ARTIFACTS = ROOT / "artifacts"
 sys.path.insert(0, str(ROOT / "scripts"))
-from chromium import CHROMIUM, CHROMIUM_ARGS, keep_local, serve  # noqa: E402  (shared with scripts/pdf.py)
+from chromium import CHROMIUM, CHROMIUM_ARGS, keep_local, serve, toc_docs  # noqa: E402  (shared with scripts/pdf.py)
 
 # Markers (registered in pyproject.toml): ``slow`` for every integration test, ``built`` for those
 # that need the built book (they run after the build in scripts/test.sh; ``built`` implies ``slow``).
@@ -66,20 +65,8 @@ def require_site() -> Path:
 # ------------------------------------------------------------------ the book's pages
 
 def toc_files() -> list[str]:
-    """Every ``file:`` of _toc.yml (the root included), e.g. ``book/06_eca``."""
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    files = [toc["root"]]
-
-    def walk(entries):
-        for e in entries or []:
-            if "file" in e:
-                files.append(e["file"])
-            walk(e.get("sections"))
-            walk(e.get("chapters"))
-    for part in toc.get("parts", []):
-        walk(part.get("chapters"))
-    walk(toc.get("chapters"))
-    return files
+    """Every document of _toc.yml in reading order, the root first (e.g. ``book/06_eca``)."""
+    return toc_docs(ROOT)
 
 
 def toc_notebooks() -> list[Path]:
@@ -95,6 +82,12 @@ def site_pages() -> list[Path]:
     """Every built page; skip or fail when the site was not built."""
     require_site()
     return html_pages()
+
+
+def site_docs() -> list[str]:
+    """The toc's documents that the built site has, in reading order; skip or fail without a site."""
+    require_site()
+    return [d for d in toc_files() if (SITE / f"{d}.html").is_file()]
 
 
 # ------------------------------------------------------------------ fixtures
@@ -133,14 +126,25 @@ def browser():
         b.close()
 
 
-@pytest.fixture
-def page(browser, base_url):
-    """A fresh page that may only talk to the local server: every other request is aborted and
-    recorded in ``page.off_site``; uncaught page errors are in ``page.errors``."""
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
+def new_page(browser, base_url, width=1280, height=900, dark=False, timeout_ms=30_000):
+    """A page in a fresh context (empty storage) of ``width`` x ``height`` CSS px that may only talk
+    to the local server: every other request is aborted and recorded in ``page.off_site``; uncaught
+    page errors are in ``page.errors``. ``dark``: the theme's dark mode, as a reader who chose it
+    left it. Close it with ``page.context.close()``."""
+    context = browser.new_context(viewport={"width": width, "height": height},
+                                  color_scheme="dark" if dark else "light")
+    if dark:
+        context.add_init_script("localStorage.setItem('mode', 'dark'); localStorage.setItem('theme', 'dark');")
     pg = context.new_page()
-    pg.set_default_timeout(30_000)
+    pg.set_default_timeout(timeout_ms)
     pg.off_site, pg.errors = keep_local(pg, base_url), []
     pg.on("pageerror", lambda e: pg.errors.append(str(e)))
+    return pg
+
+
+@pytest.fixture
+def page(browser, base_url):
+    """:func:`new_page` at 1280 x 900, light."""
+    pg = new_page(browser, base_url)
     yield pg
-    context.close()
+    pg.context.close()

@@ -8,7 +8,8 @@ Jupyter use), the test
    and its ``book`` extra, ``ipykernel``, that ipywidgets and nbval (no jupyter-book); torch
    (``torch==2.13.0``, from this machine's disk) is installed once into a directory both
    environments see through a ``.pth`` file, as Colab has torch preinstalled. Both environments
-   are set up side by side;
+   are set up side by side; pip compiles no bytecode (the kernels write it, once, for what they
+   import);
 3. copies every ``book/*.ipynb`` into an empty temporary directory and runs them all with
    **nbval** (``pytest --nbval-lax``) inside that environment, in live mode (``CHATTN_STATIC``
    unset); the two environments' nbval runs go side by side, while the tests read the first;
@@ -48,8 +49,13 @@ IPYWIDGETS = {"7.7.1": "ipywidgets==7.7.1", "8": "ipywidgets>=8,<9"}
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 CELL_TIMEOUT = 120
 pytestmark = pytest.mark.slow
-# The environment of the kernel: the reader's, not this test run's.
-DROP_ENV = ("CHATTN_STATIC", "PYTHONPATH", "VIRTUAL_ENV", "JUPYTER_PATH", "PYTHONSTARTUP")
+# The environment of the kernel: the reader's, not this test run's. Bytecode is written as on
+# Colab: pip installs without compiling (--no-compile, all of torch and scipy, ~25 CPU-s a venv),
+# and the first kernel compiles only what the notebooks import, for every later kernel.
+DROP_ENV = ("CHATTN_STATIC", "PYTHONPATH", "VIRTUAL_ENV", "JUPYTER_PATH", "PYTHONSTARTUP",
+            "PYTHONDONTWRITEBYTECODE")
+# pip as the venvs use it: quiet, and no bytecode compiled at install (see DROP_ENV).
+PIP_INSTALL = ("-m", "pip", "install", "-q", "--disable-pip-version-check", "--no-compile")
 
 # Runs first in every notebook copy: record every file opened under the repository, and the model
 # of every widget view the kernel sends to the front end (display() and a cell's last value).
@@ -102,8 +108,7 @@ with open({report!r}, "w") as _f:
 
 def pip(python: Path, *args: str) -> None:
     """pip install quietly; its output is shown only when it fails."""
-    done = subprocess.run([str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", *args],
-                          capture_output=True, text=True)
+    done = subprocess.run([str(python), *PIP_INSTALL, *args], capture_output=True, text=True)
     if done.returncode:
         pytest.fail(f"pip install {' '.join(args)} failed:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}")
 
@@ -183,9 +188,8 @@ def colab_envs(wheel, torch_dir, tmp_path_factory):
         Path(purelib, "preinstalled-torch.pth").write_text(f"{torch_dir}\n")
         envs[version] = {"version": version, "base": base, "python": python, "times": {},
                          "setup_start": time.perf_counter(),
-                         "pip": start(python, "-m", "pip", "install", "-q", "--disable-pip-version-check",
-                                      f"chattn[book] @ {wheel.as_uri()}", IPYWIDGETS[version], "ipykernel",
-                                      "nbval", log=base / "pip.log")}
+                         "pip": start(python, *PIP_INSTALL, f"chattn[book] @ {wheel.as_uri()}",
+                                      IPYWIDGETS[version], "ipykernel", "nbval", log=base / "pip.log")}
     for e in envs.values():
         finish(e["pip"], e["base"] / "pip.log", f"pip install (ipywidgets {e['version']})")
         e["setup"] = time.perf_counter() - e["setup_start"]

@@ -8,11 +8,13 @@ and every failed request of the site is an error. Requests to other hosts are re
 """
 from __future__ import annotations
 
+import re
+
 import pytest
 
-from test_legibility import SITE, base_url, browser, keep_local, site_docs  # noqa: F401  (fixtures)
+from conftest import SITE, keep_local, site_docs  # and the fixtures site, browser, base_url
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.built, pytest.mark.usefixtures("site")]      # built implies slow
 
 
 def visit(context, url) -> list[str]:
@@ -49,8 +51,6 @@ def test_no_console_error_on_a_first_or_a_later_visit(browser, base_url):
 def test_the_site_has_a_favicon_and_a_theme_mode_default():
     """What the first-visit errors came from, read in the HTML: a favicon link whose file exists,
     and the theme's default mode set (an empty one is what the theme calls invalid)."""
-    import re
-
     page = (SITE / "book" / "intro.html").read_text(encoding="utf-8")
     icon = re.search(r'<link rel="icon" href="([^"]+)"', page)
     assert icon, "no <link rel=icon>: Chromium asks for /favicon.ico, and it 404s"

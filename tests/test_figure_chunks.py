@@ -7,7 +7,6 @@ from __future__ import annotations
 import base64
 import io
 import sys
-from pathlib import Path
 
 import matplotlib
 
@@ -16,8 +15,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
 
 from chattn import interactive  # noqa: E402
+from conftest import ROOT  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "book" / "_ext"))
 import chattn_book  # noqa: E402
 import page_weight  # noqa: E402

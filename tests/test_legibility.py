@@ -34,29 +34,13 @@ from urllib.parse import unquote, urlparse
 import pytest
 
 from chattn.interactive import png_min_text_px
-
-ROOT = Path(__file__).resolve().parents[1]
-SITE = Path(os.environ.get("CHATTN_SITE", ROOT / "_build" / "html"))
-ARTIFACTS = ROOT / "artifacts"
-sys.path.insert(0, str(ROOT / "scripts"))
-from chromium import keep_local, serve, toc_docs  # noqa: E402
+from conftest import ARTIFACTS, ROOT, SITE, new_page, site_docs  # and the fixtures browser, base_url
 
 MIN_CSS_PX = 10.5            # "at least about 11 CSS px"
 WCAG_AA = 4.5
 WIDTHS = {"desktop": (1280, 900), "phone": (390, 844)}
 
-if not (SITE / "index.html").exists():
-    _message = f"no built site at {SITE}: build it first (bash scripts/test.sh does)"
-    if os.environ.get("CHATTN_REQUIRE_SITE"):
-        raise RuntimeError(_message)
-    pytest.skip(_message, allow_module_level=True)
-
-pytestmark = pytest.mark.slow
-
-
-def site_docs() -> list[str]:
-    """The toc's pages that the site has, in reading order."""
-    return [d for d in toc_docs(ROOT) if (SITE / f"{d}.html").is_file()]
+pytestmark = [pytest.mark.built, pytest.mark.usefixtures("site")]      # built implies slow
 
 
 def figure_docs() -> list[str]:
@@ -67,31 +51,6 @@ def figure_docs() -> list[str]:
         if d != "book/photograph" and "<img" in text.split('id="main-content"', 1)[-1]:
             out.append(d)
     return out
-
-
-@pytest.fixture(scope="module")
-def base_url():
-    with serve(SITE) as url:
-        yield url
-
-
-# Chromium as tests/test_browser.py launches it (a fixture that may move to conftest.py: then
-# pytest finds it there).
-try:
-    from test_browser import browser  # noqa: F401,E402
-except ImportError:
-    pass
-
-
-def new_page(browser, base_url, width, height, dark=False):
-    context = browser.new_context(viewport={"width": width, "height": height},
-                                  color_scheme="dark" if dark else "light")
-    if dark:   # the theme's own switch, as a reader who chose dark mode left it
-        context.add_init_script("localStorage.setItem('mode', 'dark'); localStorage.setItem('theme', 'dark');")
-    pg = context.new_page()
-    pg.set_default_timeout(60_000)
-    pg.off_site = keep_local(pg, base_url)
-    return pg
 
 
 # Every image of the main content, each slider frame shown alone in turn (its src fetched):
@@ -154,7 +113,7 @@ def measure(pg, base_url, doc) -> dict:
 @pytest.mark.parametrize("where", list(WIDTHS))
 def test_every_figure_is_legible_where_it_is_shown(browser, base_url, where):
     width, height = WIDTHS[where]
-    pg = new_page(browser, base_url, width, height)
+    pg = new_page(browser, base_url, width, height, timeout_ms=60_000)
     docs = figure_docs()
     assert docs, "no page with figures"
     report, problems = {}, []
@@ -236,7 +195,7 @@ CONTRAST = """() => {
 
 
 def test_dark_mode_slider_text_reaches_wcag_aa_and_figures_are_not_dimmed(browser, base_url):
-    pg = new_page(browser, base_url, *WIDTHS["desktop"], dark=True)
+    pg = new_page(browser, base_url, *WIDTHS["desktop"], dark=True, timeout_ms=60_000)
     docs = [d for d in figure_docs() if "chattn-slider" in (SITE / f"{d}.html").read_text(encoding="utf-8")]
     assert docs, "no page with a slider"
     problems, counted = [], 0

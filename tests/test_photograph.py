@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import ARTIFACTS, SITE  # the fixtures site, base_url, browser and page are conftest's
+from conftest import ARTIFACTS, SITE, new_page  # the fixtures site, base_url, browser and page are conftest's
 
 from chattn import export, pretrained
 
@@ -295,7 +295,7 @@ def test_opened_from_disk_says_to_serve_it(browser):
 
 # --- issue 19: transparency, progress, messages, layout -----------------------------------------
 
-def test_transparent_pixels_are_read_on_white_as_image_patches_reads_them(pg, base_url, tmp_path):  # noqa: F811
+def test_transparent_pixels_are_read_on_white_as_image_patches_reads_them(pg, base_url, tmp_path):
     """An RGBA photograph whose left half is transparent: the page composites it onto white, as
     chattn.export.image_patches does (logits and gates agree with torch), and says so."""
     import skimage.data
@@ -318,7 +318,7 @@ def test_transparent_pixels_are_read_on_white_as_image_patches_reads_them(pg, ba
     assert page.errors == [] and page.console_errors == [], (page.errors, page.console_errors)
 
 
-def test_empty_and_damaged_files_say_so(pg, base_url, tmp_path):  # noqa: F811
+def test_empty_and_damaged_files_say_so(pg, base_url, tmp_path):
     page = pg
     _open(page, base_url, "?module=se")
     empty = tmp_path / "empty.png"
@@ -336,7 +336,7 @@ def test_empty_and_damaged_files_say_so(pg, base_url, tmp_path):  # noqa: F811
     assert page.errors == [], page.errors
 
 
-def test_progress_shows_bytes_and_percent_and_the_status_counts_what_is_shown(pg, base_url, tmp_path):  # noqa: F811
+def test_progress_shows_bytes_and_percent_and_the_status_counts_what_is_shown(pg, base_url, tmp_path):
     page = pg
     _open(page, base_url, "?module=se")
     assert not page.locator("#photograph-legend").is_visible()       # no legend before an image
@@ -369,10 +369,8 @@ def _cut_off(page, selector) -> list[str]:
 
 
 @pytest.mark.parametrize("width", [1280, 390])
-def test_layout_gate_names_and_the_r_k_control_are_not_cut_off(browser, base_url, tmp_path, width):  # noqa: F811
-    context = browser.new_context(viewport={"width": width, "height": 900})
-    page = context.new_page()
-    page.set_default_timeout(60_000)
+def test_layout_gate_names_and_the_r_k_control_are_not_cut_off(browser, base_url, tmp_path, width):
+    page = new_page(browser, base_url, width, 900, timeout_ms=60_000)
     page.goto(f"{base_url}/{PAGE}.html?module=gct", wait_until="load")
     page.wait_for_function("document.getElementById('photograph').dataset.state === 'idle'")
     page.check("#photograph-net-se")
@@ -397,17 +395,15 @@ def test_layout_gate_names_and_the_r_k_control_are_not_cut_off(browser, base_url
             c.font = `${st.fontSize} ${st.fontFamily}`;
             return c.measureText(s.options[s.selectedIndex].text).width + 40 <= s.clientWidth; }""")
         assert fits, label
+    assert page.off_site == [], page.off_site
     page.screenshot(path=str(ARTIFACTS / f"photograph-layout-{width}.png"), full_page=True)
-    context.close()
+    page.context.close()
 
 
-def test_gct_strips_are_not_near_white_in_dark_mode(browser, base_url, tmp_path):  # noqa: F811
+def test_gct_strips_are_not_near_white_in_dark_mode(browser, base_url, tmp_path):
     """GCT's gates are factors near 1: on the chapters' red-blue scale they are near-white bars,
     glaring on a dark page. In dark mode the page uses a scale centred on a dark grey."""
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, color_scheme="dark")
-    context.add_init_script("localStorage.setItem('mode', 'dark'); localStorage.setItem('theme', 'dark');")
-    page = context.new_page()
-    page.set_default_timeout(60_000)
+    page = new_page(browser, base_url, dark=True, timeout_ms=60_000)
     page.goto(f"{base_url}/{PAGE}.html?module=gct", wait_until="load")
     page.wait_for_function("document.getElementById('photograph').dataset.state === 'idle'")
     page.uncheck("#photograph-net-none")
@@ -420,5 +416,6 @@ def test_gct_strips_are_not_near_white_in_dark_mode(browser, base_url, tmp_path)
         for (let i = 0; i < d.length; i += 4) s += (0.2126 * d[i] + 0.7152 * d[i + 1] + 0.0722 * d[i + 2]) / 255;
         return s / (d.length / 4); })""")
     assert luminance and max(luminance) < 0.5, luminance
+    assert page.off_site == [], page.off_site
     page.screenshot(path=str(ARTIFACTS / "photograph-dark.png"), full_page=True)
-    context.close()
+    page.context.close()

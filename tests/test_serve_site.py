@@ -4,16 +4,12 @@ from __future__ import annotations
 
 import gzip
 import re
-import sys
 import urllib.request
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "scripts"))
-from chromium import serve  # noqa: E402
-from serve_site import GzipHandler  # noqa: E402
+from conftest import ROOT, serve  # conftest puts scripts/ on sys.path
+from serve_site import GzipHandler
 
 
 def get(url, gzip_ok=True):
