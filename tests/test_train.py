@@ -164,7 +164,7 @@ def test_bad_arguments_raise_with_the_argument_name():
         small_resnet(3)
     with pytest.raises(ValueError, match="width"):
         small_resnet("se", width=0)
-    with pytest.raises(ValueError, match="options"):
+    with pytest.raises(TypeError, match="without an attention module"):
         small_resnet(None, reduction=4)
     with pytest.raises(ValueError, match="x"):
         small_resnet()(torch.randn(2, 1, 32, 32))
