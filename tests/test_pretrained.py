@@ -304,14 +304,23 @@ def test_controls_and_curve_are_read_from_their_folders(tmp_path, monkeypatch):
 
 @pytest.mark.slow
 def test_a_shipped_run_reproduces_from_its_record():
-    # the plain network, seed 1, of the grid the chapters read, trained again from its record alone
-    # (same machine, one thread): the test accuracy is the recorded one, exactly
+    # The plain network, seed 1, of the curve's 3-epoch point (the cheapest shipped run of the
+    # current code), trained again from its record alone, one thread. On the kind of CPU it was
+    # recorded on, the test accuracy is the recorded one exactly. On another CPU the floats part
+    # from the second step on (README), so there the run can only reproduce in distribution: within
+    # the spread of that configuration's seeds.
     from chattn import train
-    rec = next(r for r in pretrained.records() if r["attn"] == "none" and r["seed"] == 1)
+    runs_ = pretrained.curve_records("patches")[3]
+    rec = next(r for r in runs_ if r["seed"] == 1)
     torch.set_num_threads(1)
     _, again = train.train_run("none", 1, train.config_of(rec), progress=False, options=rec["model"]["options"])
-    assert again["epochs"] == rec["epochs"] and again["params"] == rec["params"]
-    assert again["test_accuracy"] == rec["test_accuracy"], (
-        f"retrained {again['test_accuracy']}, recorded {rec['test_accuracy']} (recorded on a CPU with "
-        f"{rec.get('cpu_capability', 'unrecorded')} kernels, {rec.get('threads')} thread(s); now "
-        f"{again['cpu_capability']}, {again['threads']})")
+    assert again["epochs"] == rec["epochs"] == 3 and again["params"] == rec["params"]
+    where = (f"recorded on a CPU with {rec.get('cpu_capability', 'unrecorded')} kernels, "
+             f"{rec.get('threads')} thread(s); now {again['cpu_capability']}, {again['threads']}")
+    if rec.get("cpu_capability") == again["cpu_capability"]:
+        assert again["test_accuracy"] == rec["test_accuracy"], (
+            f"retrained {again['test_accuracy']}, recorded {rec['test_accuracy']} ({where})")
+    else:
+        accuracies = [r["test_accuracy"] for r in runs_]
+        assert min(accuracies) - 0.02 <= again["test_accuracy"] <= max(accuracies) + 0.02, (
+            f"retrained {again['test_accuracy']}, outside the seeds' {accuracies} ({where})")
