@@ -128,7 +128,7 @@ def wheel(tmp_path_factory) -> Path:
 
 def test_wheel_is_small_and_ships_every_weight_and_record_file(wheel):
     """Colab installs the wheel on every fresh runtime: under 25 MB, and every shipped network and
-    run record in it (the grid's, ``sweep/`` and ``recoloured/``), byte for byte. The files are
+    run record in it (the grid's, its ``sweep/``, the recoloured task's and the curve's), byte for byte. The files are
     those on disk, not a list."""
     import hashlib
     import zipfile
@@ -137,7 +137,11 @@ def test_wheel_is_small_and_ships_every_weight_and_record_file(wheel):
     weights = ROOT / "chattn" / "weights"
     on_disk = {f"chattn/weights/{p.relative_to(weights).as_posix()}": p for p in weights.rglob("*")
                if p.is_file() and p.suffix in (".safetensors", ".json")}
-    assert {n.split("/")[2] for n in on_disk if n.count("/") == 3} >= {"sweep", "recoloured"}
+    from chattn.runs import ship_dir
+    folders = {str(p.parent.relative_to(ROOT).as_posix()) for p in on_disk.values()}
+    shipped = {ship_dir("patches"), ship_dir("patches", {"reduction": 8}), ship_dir("recoloured")}
+    assert folders >= {d.relative_to(ROOT).as_posix() for d in shipped}      # grid, sweep/, the other task
+    assert any("/curve/" in f for f in folders)                               # and the curve E comes from
     with zipfile.ZipFile(wheel) as z:
         in_wheel = {n for n in z.namelist() if n.startswith("chattn/weights/")}
         assert in_wheel == set(on_disk)
