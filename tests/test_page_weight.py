@@ -118,8 +118,11 @@ class Traffic:
         return out
 
     def pending(self) -> list[str]:
+        # The browser's own fetch of the tab icon is not part of the page's load, and Chromium does
+        # not always report its end over CDP (seen: favicon.ico open after 30 s on a served site).
         done = set(self.transferred) | set(self.failed_ids)
-        return [u for rid, u in self.urls.items() if rid not in done and not u.startswith("data:")]
+        return [u for rid, u in self.urls.items()
+                if rid not in done and not u.startswith("data:") and not u.endswith("/favicon.ico")]
 
     def reset(self):
         for store in (self.urls, self.decoded, self.transferred, self.failed, self.failed_ids):
