@@ -1,0 +1,147 @@
+"""The book in two languages from one set of sources: English at the site's root, Chinese in ``zh/``.
+
+The English notebooks and Markdown are the source. A translation is a gettext catalogue per page,
+``locales/zh_CN/LC_MESSAGES/<page>.po`` (``gettext_compact = False``), made and updated with
+``sphinx-intl`` from the messages of the ``gettext`` builder; Sphinx's own ``Locale`` transform
+puts the translations in when the build's ``language`` is ``zh_CN`` (``scripts/build_zh.py``).
+This extension adds what the book needs around that:
+
+1. **Slider captions are prose.** A static slider (:mod:`chattn.interactive`) is one raw HTML
+   block; the sentence under each frame is cut out of it into a paragraph of its own, inside a
+   ``<div class="chattn-caption" data-frame="i">`` the slider's handler shows and hides. Being a
+   paragraph, gettext extracts it and ``Locale`` translates it like any other. (Runs before
+   ``Locale``, in both languages, so both sites have the same markup.)
+2. **Every message is accounted for.** In a translated build, each translatable message of each
+   page (what the ``gettext`` builder would extract) is looked up in the page's catalogue before
+   ``Locale`` runs; one that is missing or fuzzy (``.mo`` files leave fuzzy entries out) is a
+   warning, so ``-W`` fails the build, and the messages of every page are written to
+   ``<outdir>/_i18n/<docname>.json`` for ``tests/test_i18n.py``, which counts them against the
+   catalogues.
+3. **A language switch on every page**: a header button to the same page in the other language,
+   and ``<link rel="alternate" hreflang=...>`` both ways.
+4. **One set of slider frames.** The Chinese build writes its frames where the English build
+   does (``../_images``, see ``page_weight.frames_to_files``): same frames, same files, fetched
+   once by a reader who reads both.
+"""
+from __future__ import annotations
+
+import html
+import json
+import re
+from pathlib import Path
+
+from docutils import nodes
+from sphinx.transforms import SphinxTransform
+from sphinx.util import logging
+from sphinx.util.i18n import docname_to_domain
+from sphinx.util.nodes import extract_messages
+
+logger = logging.getLogger(__name__)
+
+#: The editions: Sphinx language -> (folder under the English site's root, html lang, switch text).
+EDITIONS = {"en": ("", "en", "English"), "zh_CN": ("zh", "zh-CN", "中文")}
+_CAPTION = re.compile(r'<p class="chattn-caption"( data-frame="\d+")?( style="display:none")?>(.*?)</p>',
+                      re.S)
+
+
+def edition(language: str | None) -> str:
+    return "zh_CN" if (language or "en").replace("-", "_").lower().startswith("zh") else "en"
+
+
+# ---------------------------------------------------------------- 1. slider captions
+
+class SliderCaptions(SphinxTransform):
+    """Cut the caption sentences of static sliders out of their raw HTML into paragraphs."""
+
+    default_priority = 15                     # before sphinx.transforms.i18n.Locale (20)
+
+    def apply(self, **kwargs):
+        for raw in list(self.document.findall(nodes.raw)):
+            text = raw.astext()
+            if raw.get("format") != "html" or "chattn-caption" not in text:
+                continue
+            parts: list[nodes.Node] = []
+            start = 0
+            for m in _CAPTION.finditer(text):
+                frame, hidden, body = m.group(1) or "", m.group(2) or "", m.group(3)
+                parts.append(nodes.raw("", text[start:m.start()] +
+                                       f'<div class="chattn-caption"{frame}{hidden}>', format="html"))
+                sentence = html.unescape(body)
+                para = nodes.paragraph(sentence, "", nodes.Text(sentence))
+                para.source, para.line = raw.source, raw.line
+                parts.append(para)
+                parts.append(nodes.raw("", "</div>", format="html"))
+                start = m.end()
+            if not parts:
+                continue
+            parts.append(nodes.raw("", text[start:], format="html"))
+            raw.replace_self([p for p in parts if not (isinstance(p, nodes.raw) and not p.astext())])
+
+
+# ---------------------------------------------------------------- 2. every message accounted for
+
+class TranslationCheck(SphinxTransform):
+    """Look every message of the page up in its catalogue before ``Locale`` translates them."""
+
+    default_priority = 19                     # just before sphinx.transforms.i18n.Locale (20)
+
+    def apply(self, **kwargs):
+        if edition(self.config.language) == "en":
+            return
+        from sphinx.locale import init as init_locale
+
+        docname = self.env.docname
+        domain = docname_to_domain(docname, self.config.gettext_compact)
+        dirs = [str(Path(self.env.srcdir) / d) for d in self.config.locale_dirs]
+        catalog, has_catalog = init_locale(dirs, self.config.language, domain)
+        known = getattr(catalog, "_catalog", {}) if has_catalog else {}
+        messages, missing = [], 0
+        for node, msg in extract_messages(self.document):
+            messages.append(msg)
+            if msg not in known:
+                missing += 1
+                if self.config.chattn_require_translations:
+                    logger.warning("untranslated message (none, empty or fuzzy in %s.po): %.70r",
+                                   domain, msg, location=node, type="chattn", subtype="i18n")
+        out = Path(self.app.outdir) / "_i18n" / f"{docname}.json"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps({"domain": domain, "messages": messages, "untranslated": missing},
+                                  ensure_ascii=False, indent=0), encoding="utf-8")
+
+
+# ---------------------------------------------------------------- 3. the language switch
+
+def _counterpart(pagename: str, here: str, there: str, root: str) -> str:
+    """From ``pagename`` of the ``here`` edition to the same page of ``there``; ``root`` is the
+    relative path from the page to its own site's root."""
+    up = "../" if EDITIONS[here][0] else ""                 # zh/ -> the English root
+    down = EDITIONS[there][0] + "/" if EDITIONS[there][0] else ""
+    return f"{root}{up}{down}{pagename}.html"
+
+
+def language_switch(app, pagename, templatename, context, doctree):
+    if app.builder.format != "html":
+        return
+    here = edition(app.config.language)
+    root = "../" * pagename.count("/")                      # from the page to its site's root
+    links = []
+    for there, (_, lang, text) in EDITIONS.items():
+        if there == here:
+            continue
+        url = _counterpart(pagename, here, there, root)
+        links.append(f'<link rel="alternate" hreflang="{lang}" href="{html.escape(url)}">')
+        buttons = context.get("header_buttons")
+        if buttons is not None:
+            tip = "Read this page in Chinese" if there == "zh_CN" else "阅读本页的英文版"
+            buttons.append({"type": "link", "url": url, "tooltip": tip, "icon": "fas fa-language",
+                            "text": text, "label": f"language-switch-{lang}"})
+    context["metatags"] = context.get("metatags", "") + "\n".join(links)
+
+
+def setup(app):
+    app.add_config_value("chattn_require_translations", True, "env")
+    app.add_transform(SliderCaptions)
+    app.add_transform(TranslationCheck)
+    # after sphinx-book-theme's add_header_buttons (priority 501)
+    app.connect("html-page-context", language_switch, priority=510)
+    return {"parallel_read_safe": True, "parallel_write_safe": True}
