@@ -80,21 +80,27 @@ class SliderCaptions(SphinxTransform):
 
 # ---------------------------------------------------------------- 2. every message accounted for
 
+def _catalog(transform: SphinxTransform) -> dict[str, str]:
+    """The page's translations, msgid -> msgstr (empty and fuzzy entries are not in a .mo)."""
+    from sphinx.locale import init as init_locale
+
+    domain = docname_to_domain(transform.env.docname, transform.config.gettext_compact)
+    dirs = [str(Path(transform.env.srcdir) / d) for d in transform.config.locale_dirs]
+    catalog, has_catalog = init_locale(dirs, transform.config.language, domain)
+    return dict(getattr(catalog, "_catalog", {})) if has_catalog else {}
+
+
 class TranslationCheck(SphinxTransform):
     """Look every message of the page up in its catalogue before ``Locale`` translates them."""
 
-    default_priority = 19                     # just before sphinx.transforms.i18n.Locale (20)
+    default_priority = 18                     # before sphinx.transforms.i18n.Locale (20)
 
     def apply(self, **kwargs):
         if edition(self.config.language) == "en":
             return
-        from sphinx.locale import init as init_locale
-
         docname = self.env.docname
         domain = docname_to_domain(docname, self.config.gettext_compact)
-        dirs = [str(Path(self.env.srcdir) / d) for d in self.config.locale_dirs]
-        catalog, has_catalog = init_locale(dirs, self.config.language, domain)
-        known = getattr(catalog, "_catalog", {}) if has_catalog else {}
+        known = _catalog(self)
         messages, missing = [], 0
         for node, msg in extract_messages(self.document):
             messages.append(msg)
@@ -107,6 +113,39 @@ class TranslationCheck(SphinxTransform):
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps({"domain": domain, "messages": messages, "untranslated": missing},
                                   ensure_ascii=False, indent=0), encoding="utf-8")
+
+
+class DocstringTranslations(SphinxTransform):
+    """Translate the API page's docstrings as reStructuredText.
+
+    Sphinx's ``Locale`` parses every translation with the page's parser (MyST for ``api.md``),
+    but what autodoc put on the page comes from docstrings, in reST (``:func:`x```, ``:math:``).
+    Those messages (their source is ``...py:docstring of ...``) are translated here with the reST
+    parser and then marked done, so ``Locale`` leaves them alone.
+    """
+
+    default_priority = 19                     # after TranslationCheck, before Locale (20)
+
+    def apply(self, **kwargs):
+        if edition(self.config.language) == "en":
+            return
+        from sphinx.transforms.i18n import publish_msgstr
+
+        known = None
+        for node, msg in extract_messages(self.document):
+            if ":docstring of " not in (node.source or ""):
+                continue
+            known = _catalog(self) if known is None else known
+            msgstr = known.get(msg, "")
+            if not msgstr.strip():
+                continue
+            if msgstr != msg:
+                patch = publish_msgstr(self.app, msgstr, "docstring.rst", node.line, self.config,
+                                       self.document.settings)
+                if not isinstance(patch, nodes.paragraph) or not isinstance(node, nodes.paragraph):
+                    continue                  # Locale's general path (titles, terms ...)
+                node[:] = patch.children
+            node["translatable"] = False      # done: Locale must not parse it again as MyST
 
 
 # ---------------------------------------------------------------- 3. the language switch
@@ -142,6 +181,7 @@ def setup(app):
     app.add_config_value("chattn_require_translations", True, "env")
     app.add_transform(SliderCaptions)
     app.add_transform(TranslationCheck)
+    app.add_transform(DocstringTranslations)
     # after sphinx-book-theme's add_header_buttons (priority 501)
     app.connect("html-page-context", language_switch, priority=510)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
