@@ -19,7 +19,13 @@ This extension adds what the book needs around that:
    catalogues.
 3. **A language switch on every page**: a header button to the same page in the other language,
    and ``<link rel="alternate" hreflang=...>`` both ways.
-4. **One set of slider frames.** The Chinese build writes its frames where the English build
+4. **Glued values are messages too.** Three chapters glue sentences their notebooks generate
+   into the prose (``{glue:md}`key```). The value each glue role pastes is recorded while the page
+   is read; the ``gettext`` builder extracts it as a message of its own, and the translated build
+   pastes its translation (also inside the translated sentence that holds the role: myst-nb looks
+   its glue data up in the page being read, which ``Locale``'s re-parse is not, so the page's
+   data is lent to it).
+5. **One set of slider frames.** The Chinese build writes its frames where the English build
    does (``../_images``, see ``page_weight.frames_to_files``): same frames, same files, fetched
    once by a reader who reads both.
 """
@@ -78,6 +84,61 @@ class SliderCaptions(SphinxTransform):
             raw.replace_self([p for p in parts if not (isinstance(p, nodes.raw) and not p.astext())])
 
 
+# ---------------------------------------------------------------- glue
+
+_glued: dict[str, list[str]] = {}          # page source -> the glued texts, in reading order
+_reading: dict = {"renderer": None, "translate": None}
+
+
+def _glue_texts(data: dict) -> list[tuple[str, str]]:
+    return [(mime, data[mime]) for mime in ("text/markdown", "text/plain")
+            if isinstance(data.get(mime), str) and re.search(r"[A-Za-z]{2}", data[mime])]
+
+
+def _patch_glue():
+    """Wrap myst-nb's glue lookup: record what a page glues; lend the page's data, translated,
+    to the translations ``Locale`` parses."""
+    from myst_nb.ext.glue import roles, utils
+
+    original = utils.retrieve_glue_data
+    if getattr(original, "chattn", False):
+        return
+
+    def retrieve(document, key):
+        source = str(document.get("source", ""))
+        if "nb_renderer" not in document and source.endswith("<translated>") and _reading["renderer"]:
+            document["nb_renderer"] = _reading["renderer"]
+        result = original(document, key)
+        if not source.endswith("<translated>"):
+            _glued.setdefault(source, []).extend(text for _, text in _glue_texts(result.data))
+        translate = _reading["translate"]
+        if translate is not None and source.endswith("<translated>"):
+            data = dict(result.data)
+            for mime, text in _glue_texts(data):
+                data[mime] = translate(text)
+            result.data = data
+        return result
+
+    retrieve.chattn = True
+    utils.retrieve_glue_data = retrieve
+    roles.retrieve_glue_data = retrieve
+
+
+class GluedMessages(SphinxTransform):
+    """For the ``gettext`` builder: the page's glued texts as messages (hidden paragraphs of a
+    doctree no one renders)."""
+
+    default_priority = 17
+
+    def apply(self, **kwargs):
+        if self.app.builder.name != "gettext":
+            return
+        for text in dict.fromkeys(_glued.get(str(self.document.get("source", "")), [])):
+            para = nodes.paragraph(text, "", nodes.Text(text))
+            para.source, para.line = self.document["source"], 1
+            self.document += para
+
+
 # ---------------------------------------------------------------- 2. every message accounted for
 
 def _catalog(transform: SphinxTransform) -> dict[str, str]:
@@ -102,13 +163,20 @@ class TranslationCheck(SphinxTransform):
         domain = docname_to_domain(docname, self.config.gettext_compact)
         known = _catalog(self)
         messages, missing = [], 0
-        for node, msg in extract_messages(self.document):
+        glued = list(dict.fromkeys(_glued.get(str(self.document.get("source", "")), [])))
+        found = [(node, msg) for node, msg in extract_messages(self.document)]
+        found += [(self.document, text) for text in glued]
+        for node, msg in found:
             messages.append(msg)
             if msg not in known:
                 missing += 1
                 if self.config.chattn_require_translations:
                     logger.warning("untranslated message (none, empty or fuzzy in %s.po): %.70r",
                                    domain, msg, location=node, type="chattn", subtype="i18n")
+        # Locale (next) parses translations in documents of their own: lend them this page's glue
+        # data, and its translations of the glued texts.
+        _reading["renderer"] = self.document.get("nb_renderer")
+        _reading["translate"] = lambda text: known.get(text, text)
         out = Path(self.app.outdir) / "_i18n" / f"{docname}.json"
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps({"domain": domain, "messages": messages, "untranslated": missing},
@@ -148,6 +216,36 @@ class DocstringTranslations(SphinxTransform):
             node["translatable"] = False      # done: Locale must not parse it again as MyST
 
 
+_LEFTOVER = re.compile(r"\*\*|``|:[a-z]+:`|\{[a-z][\w:-]*\}`|\$[^$\s][^$]*\$|\]\(")
+_VERBATIM = (nodes.literal, nodes.literal_block, nodes.math, nodes.math_block, nodes.raw,
+             nodes.comment, nodes.FixedTextElement)
+
+
+class TranslatedMarkup(SphinxTransform):
+    """Markup a translation broke shows as text: ``**`` next to Chinese punctuation that MyST
+    does not read as emphasis, reST's ````code```` touching a Chinese character... Warn
+    (``-W``: fail) when a translated page shows markup characters outside code and maths."""
+
+    default_priority = 25                     # after Locale (20)
+
+    def apply(self, **kwargs):
+        if edition(self.config.language) == "en":
+            return
+        for text in self.document.findall(nodes.Text):
+            if any(isinstance(a, _VERBATIM) for a in _ancestors(text)):
+                continue
+            m = _LEFTOVER.search(text.astext())
+            if m:
+                logger.warning("a translation shows markup as text (%r) in: %.80r", m.group(0),
+                               text.astext(), location=text.parent, type="chattn", subtype="i18n")
+
+
+def _ancestors(node):
+    while node.parent is not None:
+        node = node.parent
+        yield node
+
+
 # ---------------------------------------------------------------- 3. the language switch
 
 def _counterpart(pagename: str, here: str, there: str, root: str) -> str:
@@ -179,9 +277,12 @@ def language_switch(app, pagename, templatename, context, doctree):
 
 def setup(app):
     app.add_config_value("chattn_require_translations", True, "env")
+    _patch_glue()
     app.add_transform(SliderCaptions)
+    app.add_transform(GluedMessages)
     app.add_transform(TranslationCheck)
     app.add_transform(DocstringTranslations)
+    app.add_transform(TranslatedMarkup)
     # after sphinx-book-theme's add_header_buttons (priority 501)
     app.connect("html-page-context", language_switch, priority=510)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
