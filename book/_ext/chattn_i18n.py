@@ -87,12 +87,15 @@ class SliderCaptions(SphinxTransform):
 # ---------------------------------------------------------------- glue
 
 _glued: dict[str, list[str]] = {}          # page source -> the glued texts, in reading order
-_reading: dict = {"renderer": None, "translate": None}
+_renderers: dict = {}                      # page source -> its notebook renderer (its glue data)
+_reading: dict = {"translate": None}
 
 
 def _glue_texts(data: dict) -> list[tuple[str, str]]:
-    return [(mime, data[mime]) for mime in ("text/markdown", "text/plain")
-            if isinstance(data.get(mime), str) and re.search(r"[A-Za-z]{2}", data[mime])]
+    """The text a glue role pastes (Markdown when there is some, else plain text), if it has words."""
+    mime = "text/markdown" if isinstance(data.get("text/markdown"), str) else "text/plain"
+    text = data.get(mime)
+    return [(mime, text)] if isinstance(text, str) and re.search(r"[A-Za-z]{2}", text) else []
 
 
 def _patch_glue():
@@ -106,13 +109,18 @@ def _patch_glue():
 
     def retrieve(document, key):
         source = str(document.get("source", ""))
-        if "nb_renderer" not in document and source.endswith("<translated>") and _reading["renderer"]:
-            document["nb_renderer"] = _reading["renderer"]
+        translated = source.endswith("<translated>")
+        if translated and "nb_renderer" not in document:
+            page = source.rsplit(":", 2)[0]          # "<page>:<line>:<translated>"
+            if page in _renderers:
+                document["nb_renderer"] = _renderers[page]
+        elif "nb_renderer" in document:
+            _renderers[source] = document["nb_renderer"]
         result = original(document, key)
-        if not source.endswith("<translated>"):
+        if not translated:
             _glued.setdefault(source, []).extend(text for _, text in _glue_texts(result.data))
         translate = _reading["translate"]
-        if translate is not None and source.endswith("<translated>"):
+        if translate is not None and translated:
             data = dict(result.data)
             for mime, text in _glue_texts(data):
                 data[mime] = translate(text)
@@ -173,9 +181,10 @@ class TranslationCheck(SphinxTransform):
                 if self.config.chattn_require_translations:
                     logger.warning("untranslated message (none, empty or fuzzy in %s.po): %.70r",
                                    domain, msg, location=node, type="chattn", subtype="i18n")
-        # Locale (next) parses translations in documents of their own: lend them this page's glue
-        # data, and its translations of the glued texts.
-        _reading["renderer"] = self.document.get("nb_renderer")
+        _english_leftovers[str(self.document.get("source", ""))] = {
+            m.group(0) for text in _prose(self.document) for m in _LEFTOVER.finditer(text.astext())}
+        # Locale (next) parses translations in documents of their own; the glue lookup lends them
+        # this page's glue data, and these translations of the glued texts.
         _reading["translate"] = lambda text: known.get(text, text)
         out = Path(self.app.outdir) / "_i18n" / f"{docname}.json"
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -208,15 +217,27 @@ class DocstringTranslations(SphinxTransform):
             if not msgstr.strip():
                 continue
             if msgstr != msg:
-                patch = publish_msgstr(self.app, msgstr, "docstring.rst", node.line, self.config,
+                if msgstr.strip().endswith("::"):     # as Locale does: "Usage::" wants a block
+                    msgstr += "\n\n   dummy literal"
+                patch = publish_msgstr(self.app, msgstr, f"{node.source}.rst", node.line, self.config,
                                        self.document.settings)
                 if not isinstance(patch, nodes.paragraph) or not isinstance(node, nodes.paragraph):
                     continue                  # Locale's general path (titles, terms ...)
-                node[:] = patch.children
+                # As Locale does (Sphinx 7.4's helper): references keep their targets and their
+                # context (py:module, py:class: ":func:`slider`" means chattn.interactive.slider).
+                from sphinx.transforms.i18n import _NodeUpdater
+
+                updater = _NodeUpdater(node, patch, self.document, noqa=False)
+                updater.update_autofootnote_references()
+                updater.update_refnamed_references()
+                updater.update_refnamed_footnote_references()
+                updater.update_citation_references()
+                updater.update_pending_xrefs()
+                updater.update_leaves()
             node["translatable"] = False      # done: Locale must not parse it again as MyST
 
 
-_LEFTOVER = re.compile(r"\*\*|``|:[a-z]+:`|\{[a-z][\w:-]*\}`|\$[^$\s][^$]*\$|\]\(")
+_LEFTOVER = re.compile(r"[\x21-\x7e]*(?:\*\*|``|:[a-z]+:`|\{[a-z][\w:-]*\}`|\$[^$\s][^$]*\$|\]\()[\x21-\x7e]*")
 _VERBATIM = (nodes.literal, nodes.literal_block, nodes.math, nodes.math_block, nodes.raw,
              nodes.comment, nodes.FixedTextElement)
 
@@ -231,13 +252,21 @@ class TranslatedMarkup(SphinxTransform):
     def apply(self, **kwargs):
         if edition(self.config.language) == "en":
             return
-        for text in self.document.findall(nodes.Text):
-            if any(isinstance(a, _VERBATIM) for a in _ancestors(text)):
-                continue
-            m = _LEFTOVER.search(text.astext())
+        english = _english_leftovers.pop(str(self.document.get("source", "")), set())
+        for text in _prose(self.document):
+            m = next((m for m in _LEFTOVER.finditer(text.astext()) if m.group(0) not in english), None)
             if m:
                 logger.warning("a translation shows markup as text (%r) in: %.80r", m.group(0),
                                text.astext(), location=text.parent, type="chattn", subtype="i18n")
+
+
+_english_leftovers: dict[str, set[str]] = {}     # page source -> what its English shows as text
+
+
+def _prose(document):
+    for text in document.findall(nodes.Text):
+        if not any(isinstance(a, _VERBATIM) for a in _ancestors(text)):
+            yield text
 
 
 def _ancestors(node):
