@@ -50,6 +50,12 @@ _CAPTION = re.compile(r'<p class="chattn-caption"( data-frame="\d+")?( style="di
                       re.S)
 
 
+def needs_translation(message: str) -> bool:
+    """A message with Latin letters (English words, names, maths); one without is numbers,
+    symbols, or words Sphinx already translated (autodoc's 参数, 返回)."""
+    return re.search(r"[A-Za-z]", message) is not None
+
+
 def edition(language: str | None) -> str:
     return "zh_CN" if (language or "en").replace("-", "_").lower().startswith("zh") else "en"
 
@@ -110,13 +116,19 @@ def _patch_glue():
     def retrieve(document, key):
         source = str(document.get("source", ""))
         translated = source.endswith("<translated>")
-        if translated and "nb_renderer" not in document:
-            page = source.rsplit(":", 2)[0]          # "<page>:<line>:<translated>"
-            if page in _renderers:
-                document["nb_renderer"] = _renderers[page]
-        elif "nb_renderer" in document:
+        renderer = _renderers.get(source.rsplit(":", 2)[0]) if translated else None   # "<page>:<line>:<translated>"
+        if "nb_renderer" in document and not translated:
             _renderers[source] = document["nb_renderer"]
-        result = original(document, key)
+        if renderer is not None and "nb_renderer" not in document:
+            # the page's glue data, looked up as myst-nb does (not stored on the throw-away
+            # document: its nodes join the page, which is pickled)
+            glue = renderer.renderer.nb_client.glue_data
+            if key not in glue:
+                raise utils.RetrievalError(f"No key {key!r} found in glue data for this document.")
+            result = utils.VariableOutput(data=glue[key]["data"], metadata=glue[key].get("metadata", {}),
+                                          nb_renderer=renderer, vtype="glue")
+        else:
+            result = original(document, key)
         if not translated:
             _glued.setdefault(source, []).extend(text for _, text in _glue_texts(result.data))
         translate = _reading["translate"]
@@ -172,7 +184,11 @@ class TranslationCheck(SphinxTransform):
         known = _catalog(self)
         messages, missing = [], 0
         glued = list(dict.fromkeys(_glued.get(str(self.document.get("source", "")), [])))
-        found = [(node, msg) for node, msg in extract_messages(self.document)]
+        # Front matter (a page's jupytext header) is a field list Sphinx removes after reading, and
+        # Sphinx's own words (autodoc's field names, already Chinese) need no catalogue.
+        front = [n for n in self.document.children if isinstance(n, nodes.field_list)]
+        found = [(node, msg) for node, msg in extract_messages(self.document)
+                 if needs_translation(msg) and not any(a in front for a in _ancestors(node))]
         found += [(self.document, text) for text in glued]
         for node, msg in found:
             messages.append(msg)
@@ -210,7 +226,7 @@ class DocstringTranslations(SphinxTransform):
 
         known = None
         for node, msg in extract_messages(self.document):
-            if ":docstring of " not in (node.source or ""):
+            if "docstring of " not in (node.source or ""):
                 continue
             known = _catalog(self) if known is None else known
             msgstr = known.get(msg, "")
