@@ -25,7 +25,9 @@ This extension adds what the book needs around that:
    pastes its translation (also inside the translated sentence that holds the role: myst-nb looks
    its glue data up in the page being read, which ``Locale``'s re-parse is not, so the page's
    data is lent to it).
-5. **One set of slider frames.** The Chinese build writes its frames where the English build
+5. **Measured outputs are not.** What a cell tagged ``measured`` prints (the comparison's timing
+   sentence) changes with every build; both editions show it as printed.
+6. **One set of slider frames.** The Chinese build writes its frames where the English build
    does (``../_images``, see ``page_weight.frames_to_files``): same frames, same files, fetched
    once by a reader who reads both.
 """
@@ -157,6 +159,20 @@ class GluedMessages(SphinxTransform):
             para = nodes.paragraph(text, "", nodes.Text(text))
             para.source, para.line = self.document["source"], 1
             self.document += para
+
+
+class MeasuredOutputs(SphinxTransform):
+    """What a cell tagged ``measured`` prints (times measured while the page is built, which
+    change from build to build) is not a message: no catalogue can hold a sentence that differs
+    every time. Both editions show it as the notebook printed it."""
+
+    default_priority = 16
+
+    def apply(self, **kwargs):
+        for cell in self.document.findall(nodes.container):
+            if "tag_measured" in cell.get("classes", []):
+                for node in cell.findall(nodes.TextElement):
+                    node["translatable"] = False
 
 
 # ---------------------------------------------------------------- 2. every message accounted for
@@ -325,6 +341,7 @@ def setup(app):
     _patch_glue()
     app.add_transform(SliderCaptions)
     app.add_transform(GluedMessages)
+    app.add_transform(MeasuredOutputs)
     app.add_transform(TranslationCheck)
     app.add_transform(DocstringTranslations)
     app.add_transform(TranslatedMarkup)
