@@ -3,8 +3,9 @@
 #
 #   set-up: .venv + pip  ||  apt (chromium, a CJK font, poppler-utils, nodejs/npm) + npm ci
 #   then three lanes side by side, each step starting as soon as what it reads exists:
-#     book lane:   build the book (-W -n, every notebook in static mode), then side by side
-#                  [print the PDF -> pytest tests/test_pdf.py]  and  [site summary -> pytest -m built
+#     book lane:   build the book (-W -n, every notebook in static mode) -> its Chinese edition
+#                  (_build/html/zh, from the same notebook cache), then side by side
+#                  [print both PDFs -> their tests]  and  [site summary -> pytest -m built
 #                  (site, browser, page weight, photograph, legibility), the PDF's tests excepted]
 #     test lane:   pytest -m "not slow" (the unit tests) -> pytest -m "slow and not built" (DDP,
 #                  the fresh-process reproduction, JupyterLab)
@@ -61,11 +62,15 @@ fi
 
 book_lane() {
     step book build_book
+    # The Chinese edition reads the English build's notebook cache and shares its frames.
+    step book-zh build_zh
     # A missing site or PDF must not stop these: they fail on their own (CHATTN_REQUIRE_SITE).
     { step pdf build_pdf
-      step pdf-tests "${PYTEST[@]}" tests/test_pdf.py; } &
+      step pdf-zh build_pdf_zh
+      step pdf-tests "${PYTEST[@]}" tests/test_pdf.py tests/test_i18n.py::test_the_chinese_pdf; } &
     step site-summary python tests/test_site.py
-    step built-tests "${PYTEST[@]}" tests/ -m built --ignore=tests/test_pdf.py --continue-on-collection-errors \
+    step built-tests "${PYTEST[@]}" tests/ -m built --ignore=tests/test_pdf.py --deselect tests/test_i18n.py::test_the_chinese_pdf \
+        --continue-on-collection-errors \
         --durations=15
     wait
 }
