@@ -336,6 +336,22 @@ def language_switch(app, pagename, templatename, context, doctree):
     context["metatags"] = context.get("metatags", "") + "\n".join(links)
 
 
+_NEW_TAB = re.compile(r'(<a href="[^"]*") target="_blank"(\s+class="btn btn-sm btn-language-switch-)')
+
+
+def switch_in_place(app, exception):
+    """The theme opens its header links in a new tab; the language switch replaces the page."""
+    if exception is not None or app.builder.format != "html":
+        return
+    from page_weight import site_pages
+
+    for page in site_pages(Path(app.builder.outdir)):
+        text = page.read_text(encoding="utf-8")
+        new = _NEW_TAB.sub(r"\1\2", text)
+        if new != text:
+            page.write_text(new, encoding="utf-8")
+
+
 def setup(app):
     app.add_config_value("chattn_require_translations", True, "env")
     _patch_glue()
@@ -347,4 +363,5 @@ def setup(app):
     app.add_transform(TranslatedMarkup)
     # after sphinx-book-theme's add_header_buttons (priority 501)
     app.connect("html-page-context", language_switch, priority=510)
+    app.connect("build-finished", switch_in_place)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
