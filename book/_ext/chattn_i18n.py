@@ -25,9 +25,11 @@ This extension adds what the book needs around that:
    pastes its translation (also inside the translated sentence that holds the role: myst-nb looks
    its glue data up in the page being read, which ``Locale``'s re-parse is not, so the page's
    data is lent to it).
-5. **Measured outputs are not.** What a cell tagged ``measured`` prints (the comparison's timing
+5. **Docstrings are reST.** ``Locale`` parses a translation with the page's parser, MyST for
+   ``api.md``; the translations of what autodoc put there (docstrings) are parsed as reST.
+6. **Measured outputs are not messages.** What a cell tagged ``measured`` prints (the comparison's timing
    sentence) changes with every build; both editions show it as printed.
-6. **One set of slider frames.** The Chinese build writes its frames where the English build
+7. **One set of slider frames.** The Chinese build writes its frames where the English build
    does (``../_images``, see ``page_weight.frames_to_files``): same frames, same files, fetched
    once by a reader who reads both.
 """
@@ -173,6 +175,21 @@ class MeasuredOutputs(SphinxTransform):
             if "tag_measured" in cell.get("classes", []):
                 for node in cell.findall(nodes.TextElement):
                     node["translatable"] = False
+        # Likewise what the HTML will not show: a notebook output carries every format it was
+        # given (the LaTeX of a code listing beside its HTML); myst-nb keeps one per builder at
+        # write time (myst_nb.sphinx_.SelectMimeType). The others are not messages.
+        from myst_nb.core.render import get_mime_priority
+
+        priority = get_mime_priority("html", self.config["nb_mime_priority_overrides"])
+        for bundle in self.document.findall(nodes.container):
+            if bundle.get("nb_element") != "mime_bundle":
+                continue
+            have = [child.get("mime_type") for child in bundle.children]
+            shown = next((m for m in priority if m in have), None)
+            for child in bundle.children:
+                if child.get("mime_type") != shown:
+                    for node in child.findall(nodes.TextElement):
+                        node["translatable"] = False
 
 
 # ---------------------------------------------------------------- 2. every message accounted for
@@ -204,10 +221,13 @@ class TranslationCheck(SphinxTransform):
         # Sphinx's own words (autodoc's field names, already Chinese) need no catalogue.
         front = [n for n in self.document.children if isinstance(n, nodes.field_list)]
         found = [(node, msg) for node, msg in extract_messages(self.document)
-                 if needs_translation(msg) and not any(a in front for a in _ancestors(node))]
+                 if needs_translation(msg) and not _sphinx_own(msg)
+                 and not any(a in front for a in _ancestors(node))]
         found += [(self.document, text) for text in glued]
         for node, msg in found:
             messages.append(msg)
+            if msg in known and _from_docstring(node):
+                _docstring_msgstrs.add(known[msg])
             if msg not in known:
                 missing += 1
                 if self.config.chattn_require_translations:
@@ -224,49 +244,43 @@ class TranslationCheck(SphinxTransform):
                                   ensure_ascii=False, indent=0), encoding="utf-8")
 
 
-class DocstringTranslations(SphinxTransform):
-    """Translate the API page's docstrings as reStructuredText.
+def _from_docstring(node) -> bool:
+    """Text autodoc put on the page: a module's docstring, or anything in an object's description
+    (napoleon's parameter lists are built there, from the docstring's lines)."""
+    from sphinx import addnodes
 
-    Sphinx's ``Locale`` parses every translation with the page's parser (MyST for ``api.md``),
+    return "docstring of " in (node.source or "") or any(
+        isinstance(a, (addnodes.desc_content, addnodes.desc_signature)) for a in _ancestors(node))
+
+
+def _sphinx_own(message: str) -> bool:
+    """A line Sphinx itself wrote, in the build's language: autodoc's "Bases: ..." (基类：...)."""
+    from sphinx.locale import _
+
+    prefix = _("Bases: %s").split("%s")[0]
+    return prefix != "Bases: " and message.startswith(prefix)
+
+
+_docstring_msgstrs: set[str] = set()      # translations of docstring text, parsed as reST
+
+
+def _patch_publish():
+    """Sphinx's ``Locale`` parses every translation with the page's parser (MyST for ``api.md``),
     but what autodoc put on the page comes from docstrings, in reST (``:func:`x```, ``:math:``).
-    Those messages (their source is ``...py:docstring of ...``) are translated here with the reST
-    parser and then marked done, so ``Locale`` leaves them alone.
-    """
+    ``TranslationCheck`` notes the translations of docstring text; these are parsed as reST."""
+    from sphinx.transforms import i18n
 
-    default_priority = 19                     # after TranslationCheck, before Locale (20)
+    original = i18n.publish_msgstr
+    if getattr(original, "chattn", False):
+        return
 
-    def apply(self, **kwargs):
-        if edition(self.config.language) == "en":
-            return
-        from sphinx.transforms.i18n import publish_msgstr
+    def publish(app, source, source_path, source_line, config, settings):
+        if source.split("\n\n   dummy literal")[0] in _docstring_msgstrs:   # Locale's "::" padding
+            source_path = f"{source_path}.docstring.rst"
+        return original(app, source, source_path, source_line, config, settings)
 
-        known = None
-        for node, msg in extract_messages(self.document):
-            if "docstring of " not in (node.source or ""):
-                continue
-            known = _catalog(self) if known is None else known
-            msgstr = known.get(msg, "")
-            if not msgstr.strip():
-                continue
-            if msgstr != msg:
-                if msgstr.strip().endswith("::"):     # as Locale does: "Usage::" wants a block
-                    msgstr += "\n\n   dummy literal"
-                patch = publish_msgstr(self.app, msgstr, f"{node.source}.rst", node.line, self.config,
-                                       self.document.settings)
-                if not isinstance(patch, nodes.paragraph) or not isinstance(node, nodes.paragraph):
-                    continue                  # Locale's general path (titles, terms ...)
-                # As Locale does (Sphinx 7.4's helper): references keep their targets and their
-                # context (py:module, py:class: ":func:`slider`" means chattn.interactive.slider).
-                from sphinx.transforms.i18n import _NodeUpdater
-
-                updater = _NodeUpdater(node, patch, self.document, noqa=False)
-                updater.update_autofootnote_references()
-                updater.update_refnamed_references()
-                updater.update_refnamed_footnote_references()
-                updater.update_citation_references()
-                updater.update_pending_xrefs()
-                updater.update_leaves()
-            node["translatable"] = False      # done: Locale must not parse it again as MyST
+    publish.chattn = True
+    i18n.publish_msgstr = publish
 
 
 _LEFTOVER = re.compile(r"[\x21-\x7e]*(?:\*\*|``|:[a-z]+:`|\{[a-z][\w:-]*\}`|\$[^$\s][^$]*\$|\]\()[\x21-\x7e]*")
@@ -355,11 +369,11 @@ def switch_in_place(app, exception):
 def setup(app):
     app.add_config_value("chattn_require_translations", True, "env")
     _patch_glue()
+    _patch_publish()
     app.add_transform(SliderCaptions)
     app.add_transform(GluedMessages)
     app.add_transform(MeasuredOutputs)
     app.add_transform(TranslationCheck)
-    app.add_transform(DocstringTranslations)
     app.add_transform(TranslatedMarkup)
     # after sphinx-book-theme's add_header_buttons (priority 501)
     app.connect("html-page-context", language_switch, priority=510)
