@@ -32,6 +32,9 @@ ZH = {
     "html_title": "通道注意力：挤压、激励、缩放",
     "nb_execution_cache_path": str(BUILD / ".jupyter_cache"),
     "chattn_frames_dir": "../_images",
+    # myst-nb's toggle of a folded cell (the book folds only inputs: hide-input)
+    "nb_code_prompt_show": "显示代码",
+    "nb_code_prompt_hide": "隐藏代码",
 }
 
 

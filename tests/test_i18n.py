@@ -62,6 +62,9 @@ def test_an_entry_counts_only_when_translated_and_not_fuzzy():
     assert translations.entry_problem(Message("Squeeze", "挤压", flags=["fuzzy"])) == "fuzzy"
     assert translations.entry_problem(Message("Squeeze", "挤压")) is None
     assert translations.entry_problem(Message("$z$ is GAP", "GAP")).startswith("markup differs")
+    # a heading "6. ECA: ..." translated "6. ECA：..." is a list item to MyST (Sphinx keeps the English)
+    assert translations.entry_problem(Message("6. ECA: x", "6. ECA：x")).startswith("starts like a numbered list")
+    assert translations.entry_problem(Message("6. ECA: x", "6\\. ECA：x")) is None
 
 
 def test_every_page_has_a_catalogue():
