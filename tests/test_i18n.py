@@ -109,6 +109,8 @@ def test_every_page_has_its_chinese_page_with_lang_and_a_switch_both_ways():
         to_zh = re.findall(r'<a href="([^"]+)"\s+class="btn btn-sm btn-language-switch-zh-CN"', en_html)
         to_en = re.findall(r'<a href="([^"]+)"\s+class="btn btn-sm btn-language-switch-en"', zh_html)
         assert to_zh == [f"{up}zh/{doc}.html"] and to_en == [f"{up}../{doc}.html"], (doc, to_zh, to_en)
+        title = re.sub(r"<[^>]+>", "", re.search(r"<h1>(.*?)</h1>", zh_html, re.S).group(1))
+        assert re.search(r"[\u4e00-\u9fff]", title), f"{doc}: the Chinese page's title is {title!r}"
         # Chinese prose, not English with a Chinese frame
         body = re.sub(r"<[^>]+>", " ", zh_html.split('<article', 1)[-1])
         han = len(re.findall(r"[\u4e00-\u9fff]", body))

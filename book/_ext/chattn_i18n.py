@@ -233,6 +233,9 @@ class TranslationCheck(SphinxTransform):
                 if self.config.chattn_require_translations:
                     logger.warning("untranslated message (none, empty or fuzzy in %s.po): %.70r",
                                    domain, msg, location=node, type="chattn", subtype="i18n")
+        # TranslatedMarkup (after Locale) checks that each translation was put in.
+        _expected[str(self.document.get("source", ""))] = [
+            (node, msg) for node, msg in found if node is not self.document and known.get(msg, msg) != msg]
         _english_leftovers[str(self.document.get("source", ""))] = {
             m.group(0) for text in _prose(self.document) for m in _LEFTOVER.finditer(text.astext())}
         # Locale (next) parses translations in documents of their own; the glue lookup lends them
@@ -298,7 +301,18 @@ class TranslatedMarkup(SphinxTransform):
     def apply(self, **kwargs):
         if edition(self.config.language) == "en":
             return
-        english = _english_leftovers.pop(str(self.document.get("source", "")), set())
+        source = str(self.document.get("source", ""))
+        from sphinx import addnodes
+
+        for node, msg in _expected.pop(source, []):
+            if isinstance(node, (addnodes.translatable, addnodes.index, nodes.image)) or not isinstance(
+                    node, nodes.TextElement):
+                continue                      # Locale puts these in without marking them
+            if node.get("translated") is not True and node.get("translatable", True) is not False:
+                logger.warning("the translation could not be put in (its MyST is not a paragraph or a "
+                               "title: a heading that starts with '6. ' wants '6\\. '): %.70r", msg,
+                               location=node, type="chattn", subtype="i18n")
+        english = _english_leftovers.pop(source, set())
         for text in _prose(self.document):
             m = next((m for m in _LEFTOVER.finditer(text.astext()) if m.group(0) not in english), None)
             if m:
@@ -307,6 +321,7 @@ class TranslatedMarkup(SphinxTransform):
 
 
 _english_leftovers: dict[str, set[str]] = {}     # page source -> what its English shows as text
+_expected: dict[str, list] = {}                  # page source -> (node, message) with a translation
 
 
 def _prose(document):
