@@ -286,6 +286,38 @@ def _patch_publish():
     i18n.publish_msgstr = publish
 
 
+class TocCaptions(SphinxTransform):
+    """The part captions of the table of contents (``_toc.yml``'s ``caption:``): sphinx-external-toc
+    inserts their toctrees at priority 100, after ``Locale``; translate them here from the root
+    page's catalogue (the ``gettext`` builder extracts them there), and count them with its
+    messages."""
+
+    default_priority = 101
+
+    def apply(self, **kwargs):
+        from sphinx import addnodes
+
+        if edition(self.config.language) == "en":
+            return
+        toctrees = [t for t in self.document.findall(addnodes.toctree) if t.get("caption")]
+        if not toctrees:
+            return
+        known = _catalog(self)
+        record = Path(self.app.outdir) / "_i18n" / f"{self.env.docname}.json"
+        data = json.loads(record.read_text(encoding="utf-8"))
+        for toctree in toctrees:
+            caption = toctree.get("rawcaption") or toctree["caption"]
+            data["messages"].append(caption)
+            if caption in known:
+                toctree["rawcaption"], toctree["caption"] = caption, known[caption]
+            else:
+                data["untranslated"] += 1
+                if self.config.chattn_require_translations:
+                    logger.warning("untranslated part caption: %r", caption, location=toctree,
+                                   type="chattn", subtype="i18n")
+        record.write_text(json.dumps(data, ensure_ascii=False, indent=0), encoding="utf-8")
+
+
 _LEFTOVER = re.compile(r"[\x21-\x7e]*(?:\*\*|``|:[a-z]+:`|\{[a-z][\w:-]*\}`|\$[^$\s][^$]*\$|\]\()[\x21-\x7e]*")
 _VERBATIM = (nodes.literal, nodes.literal_block, nodes.math, nodes.math_block, nodes.raw,
              nodes.comment, nodes.FixedTextElement)
@@ -390,6 +422,7 @@ def setup(app):
     app.add_transform(MeasuredOutputs)
     app.add_transform(TranslationCheck)
     app.add_transform(TranslatedMarkup)
+    app.add_transform(TocCaptions)
     # after sphinx-book-theme's add_header_buttons (priority 501)
     app.connect("html-page-context", language_switch, priority=510)
     app.connect("build-finished", switch_in_place)
