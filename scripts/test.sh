@@ -5,7 +5,8 @@
 #   then three lanes side by side, each step starting as soon as what it reads exists:
 #     book lane:   build the book (-W -n, every notebook in static mode), then side by side
 #                  [print the PDF -> pytest tests/test_pdf.py]  and  [site summary -> pytest -m built
-#                  (site, browser, page weight, photograph, legibility), the PDF's tests excepted]
+#                  (site, browser, page weight, photograph, legibility; two xdist workers), the
+#                  PDF's tests excepted]
 #     test lane:   pytest -m "not slow" (the unit tests) -> pytest -m "slow and not built" (DDP,
 #                  the fresh-process reproduction, JupyterLab)
 #     Colab lane:  the Colab-like runs (a wheel in fresh venvs: every notebook in live mode under
@@ -65,8 +66,10 @@ book_lane() {
     { step pdf build_pdf
       step pdf-tests "${PYTEST[@]}" tests/test_pdf.py; } &
     step site-summary python tests/test_site.py
+    # Two workers, each with its own Chromium, a file at a time (a file's module fixtures, e.g. the
+    # page-weight loads, are set up once): after the build these are the longest chain left.
     step built-tests "${PYTEST[@]}" tests/ -m built --ignore=tests/test_pdf.py --continue-on-collection-errors \
-        --durations=15
+        -n 2 --dist loadfile --durations=15
     wait
 }
 
