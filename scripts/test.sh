@@ -3,11 +3,11 @@
 #
 #   set-up: .venv + pip  ||  apt (chromium, a CJK font, poppler-utils, nodejs/npm) + npm ci
 #   then three lanes side by side, each step starting as soon as what it reads exists:
-    # Two workers, each with its own Chromium, a file at a time (a file's module fixtures, e.g. the
-    # page-weight loads, are set up once): after the build these are the longest chain left.
-    step built-tests "${PYTEST[@]}" tests/ -m built --ignore=tests/test_pdf.py \
-        --deselect tests/test_i18n.py::test_the_chinese_pdf --continue-on-collection-errors \
-        -n 2 --dist loadfile --durations=15
+#     book lane:   build the book (-W -n, every notebook in static mode) -> its Chinese edition
+#                  (_build/html/zh, from the same notebook cache), then side by side
+#                  [print both PDFs -> their tests]  and  [site summary -> pytest -m built
+#                  (site, browser, page weight, photograph, legibility; two xdist workers), the
+#                  PDF's tests excepted]
 #     test lane:   pytest -m "not slow" (the unit tests) -> pytest -m "slow and not built" (DDP,
 #                  the fresh-process reproduction, JupyterLab)
 #     Colab lane:  the Colab-like runs (a wheel in fresh venvs: every notebook in live mode under
