@@ -64,7 +64,7 @@ def build_pdf(site: Path = SITE, out: Path | None = None, root: Path = ROOT, lan
     from playwright.sync_api import sync_playwright
     from pypdf import PdfReader, PdfWriter
 
-    folder, name, title = EDITIONS[language]
+    folder, name, book_title = EDITIONS[language]
     out = out or site / folder / name
     files = [f"{folder}/{f}" if folder else f for f in toc_docs(root)]
     missing = [f for f in files if not (site / f"{f}.html").exists()]
@@ -87,7 +87,7 @@ def build_pdf(site: Path = SITE, out: Path | None = None, root: Path = ROOT, lan
         browser.close()
     if refused:
         raise RuntimeError(f"pages asked for files outside the site: {refused[:5]}")
-    writer.add_metadata({"/Title": title or _book_title(root), "/Creator": "chattn scripts/pdf.py (Chromium)"})
+    writer.add_metadata({"/Title": book_title or _book_title(root), "/Creator": "chattn scripts/pdf.py (Chromium)"})
     out.parent.mkdir(parents=True, exist_ok=True)
     with open(out, "wb") as fh:
         writer.write(fh)

@@ -183,6 +183,7 @@ def test_the_chinese_pdf():
     han = Counter(re.findall(r"[\u4e00-\u9fff]", text))
     assert sum(han.values()) > 2000 and han["挤"] > 5, sum(han.values())
     info = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True, check=True).stdout
+    assert re.search(r"^Title:\s+通道注意力：挤压、激励、缩放$", info, re.M), info      # the book's, not a page's
     pages = int(re.search(r"Pages:\s+(\d+)", info).group(1))
     english = int(re.search(r"Pages:\s+(\d+)", subprocess.run(
         ["pdfinfo", str(SITE / "chattn-book.pdf")], capture_output=True, text=True).stdout or "Pages: 0").group(1))
