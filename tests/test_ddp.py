@@ -69,9 +69,13 @@ def test_two_processes_compute_what_one_process_computes(tmp_path):
     torch.manual_seed(0)
     init = small_resnet("srm").state_dict()                 # the runs' initial weights (seed 0)
     for key, value in model.state_dict().items():
-        if value.is_floating_point():                        # the two runs' weights differ by < 1% of their update
+        # The two runs' weights differ by a few percent of their update at most: rounding (two
+        # half-batch gradients averaged vs one full batch) grows over the 4 steps. Measured: < 1 %
+        # on an AVX512 CPU, 1.5 % (stem.0.weight) on this AMD EPYC (AVX2). A DDP bug (gradients
+        # not averaged, BatchNorm not synchronised) moves them by tens of percent.
+        if value.is_floating_point():
             moved = (value - init[key]).abs().max().item()
-            assert (saved[key] - value).abs().max().item() <= 0.01 * moved + 1e-7, key
+            assert (saved[key] - value).abs().max().item() <= 0.05 * moved + 1e-7, key
     assert rec["test_accuracy"] == pytest.approx(single["test_accuracy"], abs=1 / 32)
     print(f"2-process DDP run: {ddp_seconds:.1f} s")
 

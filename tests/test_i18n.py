@@ -114,7 +114,8 @@ def test_every_page_has_its_chinese_page_with_lang_and_a_switch_both_ways():
         # Chinese prose, not English with a Chinese frame
         body = re.sub(r"<[^>]+>", " ", zh_html.split('<article', 1)[-1])
         han = len(re.findall(r"[\u4e00-\u9fff]", body))
-        assert han > 50, f"{doc}: only {han} Chinese characters on its Chinese page"
+        if doc != "book/bibliography":                   # the references themselves are not translated
+            assert han > 50, f"{doc}: only {han} Chinese characters on its Chinese page"
 
 
 @pytest.mark.built
