@@ -25,6 +25,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 BUILD = ROOT / "_build"
+#: The edition's folder under the English site (``_build/html/<FOLDER>/``).
+FOLDER = "zh"
 
 #: What the Chinese edition changes in the book's configuration (_config.yml stays the one source).
 ZH = {
@@ -67,7 +69,7 @@ def main(argv=None) -> int:
             text = pot.read_text(encoding="utf-8")
             pot.write_text(re.sub(r"^#, python-(?:brace-)?format\n", "", text, flags=re.M), encoding="utf-8")
         return status
-    return build("html", BUILD / "html" / "zh", BUILD / ".doctrees-zh", ZH)
+    return build("html", BUILD / "html" / FOLDER, BUILD / ".doctrees-zh", ZH)
 
 
 if __name__ == "__main__":

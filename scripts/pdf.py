@@ -22,13 +22,14 @@ from pathlib import Path
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from build_zh import FOLDER as ZH_FOLDER, ZH  # noqa: E402
 from chromium import CHROMIUM_ARGS, keep_local, require_chromium, serve, toc_docs  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SITE = ROOT / "_build" / "html"
 PDF_NAME = "chattn-book.pdf"
 #: The editions: folder under the site's root, PDF name, title (None: _config.yml's).
-EDITIONS = {"en": ("", PDF_NAME, None), "zh": ("zh", "chattn-book-zh.pdf", "通道注意力：挤压、激励、缩放")}
+EDITIONS = {"en": ("", PDF_NAME, None), "zh": (ZH_FOLDER, "chattn-book-zh.pdf", ZH["html_title"])}
 # Print styles on top of the theme's: no "show code cell source" toggles (the folded install and
 # import cells), no header-link glyphs, long code lines wrapped instead of cut at the margin, no
 # page break inside a figure or an equation.

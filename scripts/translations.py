@@ -46,7 +46,6 @@ def markup(message: str) -> Counter:
     for zh, en in LINK_EQUIVALENTS.items():
         message = message.replace(zh, en)
     keep: Counter = Counter()
-    code_free = message
     for m in _CODE.finditer(message):
         keep["code " + (m.group(1) or "") + m.group(3)] += 1
     code_free = _CODE.sub(" ", message)
