@@ -84,6 +84,7 @@ class ChannelConv1d(nn.Conv1d):
         \omega_c = \sigma\Big(\sum_{j=0}^{k-1} w_j\, z_{c + j - (k-1)/2}\Big), \qquad z_{<0} = z_{\geq C} = 0
 
     One ``Conv1d(1, 1, k, padding=(k-1)//2, bias=False)``: its ``weight`` has shape ``(1, 1, k)``.
+
     Args:
         k_size: odd kernel size k.
 

@@ -313,6 +313,7 @@ class Encoding(nn.Module):
     r"""EncNet's Encoding layer with the official parameters ``codewords (K, D)`` and ``scale (K,)``.
 
     Init as the official code: :math:`d_k \sim U(\pm 1/\sqrt{KD})`, :math:`s_k \sim U(-1, 0)`.
+
     Args:
         D: descriptor size (the channels C).
         K: number of codewords.

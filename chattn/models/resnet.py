@@ -5,20 +5,20 @@ the 3x3 convolution), written out here so the package needs no torchvision. ``at
 module of :func:`chattn.available`; it is built with :func:`chattn.create` and placed as the
 official code places it:
 
-==========================================  =====================================================
-module                                      placement
-==========================================  =====================================================
-se, eca, fca, srm, enc, bilinear, rcan_ca,  after ``bn3`` of every bottleneck, before the
-soca                                        residual add: :math:`y = \delta(A(\mathrm{BN}_3(\cdot)) + x)`
-gsop                                        the same, but only in the last bottleneck of each
-                                            stage; the dimension-reduction conv has stride 2 in
-                                            stage 1 and ``layer4`` keeps stride 1 (GSoP-Net1)
-dia                                         one module per stage, shared by its bottlenecks; the
-                                            LSTM state goes from block to block
-gct                                         before every convolution: the stem conv, the three
-                                            convs of each bottleneck and each downsample conv
-                                            (53 modules); stride on the first 1x1 (MSRA v1)
-==========================================  =====================================================
+===============================================  =====================================================
+module                                           placement
+===============================================  =====================================================
+se, eca, fca, srm, enc, bilinear, rcan_ca, soca  after ``bn3`` of every bottleneck, before the
+                                                 residual add: :math:`y = \delta(A(\mathrm{BN}_3(\cdot)) + x)`
+gsop                                             the same, but only in the last bottleneck of each
+                                                 stage; the dimension-reduction conv has stride 2 in
+                                                 stage 1 and ``layer4`` keeps stride 1 (GSoP-Net1)
+dia                                              one module per stage, shared by its bottlenecks; the
+                                                 LSTM state goes from block to block
+gct                                              before every convolution: the stem conv, the three
+                                                 convs of each bottleneck and each downsample conv
+                                                 (53 modules); stride on the first 1x1 (MSRA v1)
+===============================================  =====================================================
 
 Per-stage defaults of the official networks: ECA ``k_size`` 3, 5, 5, 7 (the released checkpoint),
 FcaNet DCT size 56, 28, 14, 7 (the map sizes at 224 x 224 input). The classifier pools with
