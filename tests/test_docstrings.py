@@ -130,3 +130,26 @@ def _api_objects():
 @pytest.mark.parametrize("name, obj", list(_api_objects()), ids=lambda v: v if isinstance(v, str) else "")
 def test_the_api_page_lists_every_parameter(name, obj):
     assert undocumented_parameters(obj) == [], name
+
+
+# A section header right under a line of text is not a section to napoleon: ``Args:`` then stays in
+# the paragraph above, and the page shows ":param D: ..." as text (found in Encoding, ChannelConv1d).
+SECTIONS = ("Args:", "Arguments:", "Parameters:", "Returns:", "Yields:", "Raises:", "Attributes:",
+            "Example:", "Examples:", "Note:", "Notes:")
+
+
+def sections_without_blank_line(doc: str) -> list[str]:
+    """The section headers of a docstring that follow a non-blank line."""
+    lines = doc.splitlines()
+    return [line.strip() for above, line in zip(lines, lines[1:])
+            if line.strip() in SECTIONS and above.strip()]
+
+
+def test_sections_without_blank_line_sees_a_header_under_text():
+    assert sections_without_blank_line("Sum.\nShape: (B, C).\nArgs:\n    x: input.") == ["Args:"]
+    assert sections_without_blank_line("Sum.\n\nArgs:\n    x: input.\n\nReturns:\n    y.") == []
+
+
+@pytest.mark.parametrize("name, obj", list(_api_objects()), ids=lambda v: v if isinstance(v, str) else "")
+def test_every_section_header_stands_after_a_blank_line(name, obj):
+    assert sections_without_blank_line(inspect_doc(obj)) == [], name
