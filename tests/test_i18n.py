@@ -67,6 +67,81 @@ def test_an_entry_counts_only_when_translated_and_not_fuzzy():
     assert translations.entry_problem(Message("6. ECA: x", "6\\. ECA：x")) is None
 
 
+CARRY_PO = """# header
+msgid ""
+msgstr ""
+"Content-Type: text/plain; charset=UTF-8\\n"
+
+msgid "A title"
+msgstr "一个标题"
+
+msgid "E = 48 epochs, +0.31 points over 3 seeds."
+msgstr ""
+
+#, fuzzy
+msgid "k = 5: accuracy 95.0 % -> 96.2 %"
+msgstr "k = 3：准确率 93.1 % -> 94.0 %"
+
+msgid "over 3 seeds"
+msgstr ""
+
+msgid "24 and 48"
+msgstr ""
+
+msgid "E = 48 epochs,\\nthen 96."
+msgstr ""
+
+#~ msgid "E = 24 epochs, +0.12 points over 2 seeds."
+#~ msgstr "E = 24 轮，2 个随机种子上 +0.12 个百分点。"
+
+#~ msgid "k = 3: accuracy 93.1 % -> 94.0 %"
+#~ msgstr "k = 3：准确率 93.1 % -> 94.0 %"
+
+#~ msgid "over 2 seeds"
+#~ msgstr "两个随机种子上"
+
+#~ msgid "24 and 24"
+#~ msgstr "24 和 24"
+
+#~ msgid "E = 24 epochs,\\nthen 48."
+#~ msgstr ""
+#~ "E = 24 轮，\\n"
+#~ "然后 48。"
+"""
+
+
+def test_numbers_are_carried_only_where_the_wording_is_the_same():
+    from carry_numbers import carry, numbers
+
+    assert numbers("E = 24 (+0.12, −3.5 %) top16 1e-3 2E w^2") == ["24", "+0.12", "\u22123.5", "2"]
+    assert carry("E = 24, over 2 seeds", "E = 24，2 个种子", "E = 48, over 3 seeds") == "E = 48，3 个种子"
+    assert carry("over 2 seeds", "两个种子", "over 3 seeds") is None          # written as a word
+    assert carry("24 and 24", "24 和 24", "24 and 48") is None                # which 24 is which?
+    assert carry("accuracy 95 %", "准确率 95%", "accuracy rose to 96 %") is None   # other words
+    assert carry("r = 4: 2 of 4", "r = 4：4 个中的 2 个 (r = 4)", "r = 8: 2 of 8") is None  # 4 once more
+
+
+def test_carry_fills_new_and_fuzzy_entries_from_the_old_ones_and_touches_nothing_else(tmp_path):
+    from babel.messages.pofile import read_po
+    from carry_numbers import carry_catalogue
+
+    po = tmp_path / "page.po"
+    po.write_text(CARRY_PO, encoding="utf-8")
+    filled = dict(carry_catalogue(po))
+    assert filled == {"E = 48 epochs, +0.31 points over 3 seeds.": "E = 48 轮，3 个随机种子上 +0.31 个百分点。",
+                      "k = 5: accuracy 95.0 % -> 96.2 %": "k = 5：准确率 95.0 % -> 96.2 %",
+                      "E = 48 epochs,\nthen 96.": "E = 48 轮，\n然后 96。"}
+    with po.open("rb") as f:
+        cat = read_po(f)
+    for msgid, msgstr in filled.items():
+        assert cat[msgid].string == msgstr and not cat[msgid].fuzzy
+    assert cat["over 3 seeds"].string == "" and cat["24 and 48"].string == ""   # for a translator
+    before, after = CARRY_PO.split("\n\n"), po.read_text(encoding="utf-8").split("\n\n")
+    assert len(before) == len(after) and sum(a != b for a, b in zip(before, after)) == 3
+    subprocess.run(["msgfmt", "--check", "-o", "/dev/null", str(po)], check=True)
+    assert carry_catalogue(po) == []                                       # nothing left to do
+
+
 def test_every_page_has_a_catalogue():
     have = {p.relative_to(translations.LOCALES).with_suffix("").as_posix()
             for p in translations.LOCALES.rglob("*.po")}

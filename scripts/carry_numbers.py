@@ -1,0 +1,198 @@
+"""Carry the translations of generated sentences over to their new numbers.
+
+    python scripts/carry_numbers.py                 # every catalogue under locales/zh_CN
+    python scripts/carry_numbers.py book/comparison # one page
+    python scripts/carry_numbers.py --dry-run       # say what would be filled, write nothing
+
+The notebooks generate sentences from the training records (conclusions, slider captions, glued
+readings), and each is a message of the Chinese catalogue. New records change their numbers and
+so their messages: after ``build_zh.py --gettext`` and ``sphinx-intl update``, the new messages
+stand empty or fuzzy, and the old ones obsolete (``#~``). A new message whose text differs from
+a translated old message of the same page **only in its numbers** gets that translation, with
+each number replaced by the new message's number at the same place:
+
+    old  "E = 24 epochs ... over 2 seeds"   ->  "E = 24 轮 ... 2 个随机种子上"
+    new  "E = 48 epochs ... over 3 seeds"   ->  "E = 48 轮 ... 3 个随机种子上"
+
+A number is a run of digits, with a decimal part and a sign (``+0.12``, ``−3.5``, ``97.72``),
+not touching a letter (``top16``, ``1e-3``, ``2E`` are words). The translation is carried only
+when it is unambiguous: every number that changes appears, as written, in the old translation,
+no more often than in the old message, and all its places in the old message change to the same
+new number; when several old messages share the new one's wording, they must all give the same
+translation. Anything else (a changed word, a number the translator wrote out as 两, a list that
+grew) is left empty or fuzzy for a translator, and ``scripts/translations.py`` lists it.
+
+The ``.po`` files are edited in place, entry by entry: only the filled entries' ``msgstr`` and
+``fuzzy`` flag change.
+"""
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+LOCALES = ROOT / "locales" / "zh_CN" / "LC_MESSAGES"
+
+NUMBER = re.compile(r"(?<![\w.\-+\u2212])[-+\u2212]?\d+(?:\.\d+)?(?![\w]|\.\d)")
+
+
+def numbers(text: str) -> list[str]:
+    """The numbers of ``text``, in order, as written."""
+    return NUMBER.findall(text)
+
+
+def wording(text: str) -> str:
+    """``text`` with every number replaced by one placeholder: two texts of the same wording."""
+    return NUMBER.sub("\0", text)
+
+
+def carry(old_id: str, old_str: str, new_id: str) -> str | None:
+    """The translation of ``new_id`` made from ``old_str``, the translation of ``old_id``, or
+    ``None`` when the two messages differ in more than their numbers or the carry is ambiguous."""
+    if wording(old_id) != wording(new_id) or not old_str:
+        return None
+    old, new = numbers(old_id), numbers(new_id)
+    to: dict[str, str] = {}
+    for a, b in zip(old, new):
+        if to.setdefault(a, b) != b:
+            return None                        # one old number, two new ones: which is which?
+    changed = {a: b for a, b in to.items() if a != b}
+    in_str = numbers(old_str)
+    for a in changed:
+        if not 0 < in_str.count(a) <= old.count(a):
+            return None                        # written otherwise (两), or also a constant there
+    return NUMBER.sub(lambda m: changed.get(m.group(0), m.group(0)), old_str)
+
+
+# --- .po files, edited entry by entry -------------------------------------------------------------
+
+def _unquote(line: str) -> str:
+    body = line[line.index('"') + 1:line.rindex('"')]
+    return re.sub(r'\\(.)', lambda m: {"n": "\n", "t": "\t"}.get(m.group(1), m.group(1)), body)
+
+
+def _quote(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\t", "\\t").replace("\n", "\\n") + '"'
+
+
+@dataclass
+class Entry:
+    """One entry of a ``.po`` file: its lines as written, and what they say."""
+    lines: list[str]
+    msgid: str = ""
+    msgstr: str = ""
+    obsolete: bool = False
+    fuzzy: bool = False
+    _str_at: list[int] = field(default_factory=list)
+
+    @classmethod
+    def parse(cls, lines: list[str]) -> "Entry":
+        e = cls(lines)
+        key = None
+        for i, line in enumerate(lines):
+            text = line[3:] if line.startswith("#~ ") else line
+            e.obsolete |= line.startswith("#~ ")
+            if text.startswith("#,"):
+                e.fuzzy = "fuzzy" in [f.strip() for f in text[2:].split(",")]
+                continue
+            if text.startswith("#"):
+                continue
+            if text.startswith("msgid "):
+                key = "msgid"
+            elif text.startswith("msgstr "):
+                key = "msgstr"
+            elif not text.startswith('"'):
+                key = None                     # msgctxt, msgid_plural: not used by the book
+                continue
+            if key == "msgid":
+                e.msgid += _unquote(text)
+            elif key == "msgstr":
+                e.msgstr += _unquote(text)
+                e._str_at.append(i)
+        return e
+
+    def fill(self, text: str) -> None:
+        """Set ``msgstr`` to ``text`` and drop the ``fuzzy`` flag."""
+        first = self._str_at[0]
+        parts = text.split("\n")
+        if len(parts) == 1:
+            new = ["msgstr " + _quote(text)]
+        else:                                  # as sphinx-intl writes them: one line per line
+            new = ['msgstr ""'] + [_quote(p + "\n") for p in parts[:-1]] + ([_quote(parts[-1])] if parts[-1] else [])
+        lines = self.lines[:first] + new + self.lines[self._str_at[-1] + 1:]
+        out = []
+        for line in lines:
+            if line.startswith("#,"):
+                flags = [f.strip() for f in line[2:].split(",") if f.strip() != "fuzzy"]
+                if not flags:
+                    continue
+                line = "#, " + ", ".join(flags)
+            out.append(line)
+        self.lines, self.msgstr, self.fuzzy = out, text, False
+        self._str_at = [i for i, line in enumerate(out) if line.startswith(("msgstr", '"')) and i >= first]
+
+
+def read(path: Path) -> list[Entry]:
+    """The entries of a ``.po`` file, split at blank lines."""
+    blocks, block = [], []
+    for line in path.read_text(encoding="utf-8").split("\n"):
+        if line.strip():
+            block.append(line)
+        elif block:
+            blocks.append(block)
+            block = []
+    if block:
+        blocks.append(block)
+    return [Entry.parse(b) for b in blocks]
+
+
+def write(path: Path, entries: list[Entry], end: str = "\n") -> None:
+    """Write ``entries`` back, a blank line between two, the file ending in ``end``."""
+    path.write_text("\n\n".join("\n".join(e.lines) for e in entries) + end, encoding="utf-8")
+
+
+def carry_catalogue(path: Path, dry_run: bool = False) -> list[tuple[str, str]]:
+    """Fill the empty or fuzzy entries of ``path`` that :func:`carry` can translate from a
+    translated entry (active or obsolete) of the same file; return ``(msgid, msgstr)`` filled."""
+    entries = read(path)
+    text = path.read_text(encoding="utf-8")
+    end = text[len(text.rstrip("\n")):] or "\n"
+    sources: dict[str, list[Entry]] = {}
+    for e in entries:
+        if e.msgid and e.msgstr and not e.fuzzy:
+            sources.setdefault(wording(e.msgid), []).append(e)
+    filled = []
+    for e in entries:
+        if e.obsolete or not e.msgid or (e.msgstr and not e.fuzzy):
+            continue
+        made = {carry(s.msgid, s.msgstr, e.msgid) for s in sources.get(wording(e.msgid), []) if s is not e}
+        if len(made) == 1 and None not in made:
+            text = made.pop()
+            e.fill(text)
+            filled.append((e.msgid, text))
+    if filled and not dry_run:
+        write(path, entries, end)
+    return filled
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("domains", nargs="*", help="pages, e.g. book/comparison (default: every catalogue)")
+    p.add_argument("--dry-run", action="store_true", help="print what would be filled, write nothing")
+    args = p.parse_args(argv)
+    paths = [LOCALES / f"{d}.po" for d in args.domains] or sorted(LOCALES.rglob("*.po"))
+    total = 0
+    for path in paths:
+        filled = carry_catalogue(path, args.dry_run)
+        total += len(filled)
+        for msgid, msgstr in filled:
+            print(f"{path.relative_to(LOCALES)}: {msgid[:100]!r}\n    -> {msgstr[:100]!r}")
+    print(f"{total} translations carried over to new numbers" + (" (dry run)" if args.dry_run else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
