@@ -1,8 +1,8 @@
-"""Carry the translations of generated sentences over to their new numbers.
+"""Update the Chinese catalogues from the English, carrying translations over to new numbers.
 
-    python scripts/carry_numbers.py                 # every catalogue under locales/zh_CN
-    python scripts/carry_numbers.py book/comparison # one page
-    python scripts/carry_numbers.py --dry-run       # say what would be filled, write nothing
+    python scripts/build_zh.py --gettext            # first: the English messages, _build/gettext/
+    python scripts/carry_numbers.py                 # then: every catalogue under locales/zh_CN
+    python scripts/carry_numbers.py --dry-run       # say what would be carried, write nothing
 
 The notebooks generate sentences from the training records (conclusions, slider captions, glued
 readings), and each is a message of the Chinese catalogue. New records change their numbers and
@@ -22,13 +22,20 @@ new number; when several old messages share the new one's wording, they must all
 translation. Anything else (a changed word, a number the translator wrote out as 两, a list that
 grew) is left empty or fuzzy for a translator, and ``scripts/translations.py`` lists it.
 
-The ``.po`` files are edited in place, entry by entry: only the filled entries' ``msgstr`` and
-``fuzzy`` flag change.
+The steps: (1) each message of a template (``_build/gettext/<page>.pot``) that its catalogue lacks
+and :func:`carry` can translate is added to the catalogue, translated; (2) ``sphinx-intl update``
+merges the templates as usual (messages still missing are added empty, or fuzzy with the nearest
+old translation; messages gone are kept as obsolete ``#~`` entries); (3) the ``python-format`` and
+``python-brace-format`` flags babel puts on any message with ``%`` or ``{...}`` are removed (the
+book has no format strings; ``msgfmt --check`` would hold translations to them); (4) empty or
+fuzzy entries that :func:`carry` can translate from an old entry are filled. The ``.po`` files are
+edited entry by entry (a file read and written back is the same bytes).
 """
 from __future__ import annotations
 
 import argparse
 import re
+import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -154,43 +161,111 @@ def write(path: Path, entries: list[Entry], end: str = "\n") -> None:
     path.write_text("\n\n".join("\n".join(e.lines) for e in entries) + end, encoding="utf-8")
 
 
-def carry_catalogue(path: Path, dry_run: bool = False) -> list[tuple[str, str]]:
-    """Fill the empty or fuzzy entries of ``path`` that :func:`carry` can translate from a
-    translated entry (active or obsolete) of the same file; return ``(msgid, msgstr)`` filled."""
-    entries = read(path)
-    text = path.read_text(encoding="utf-8")
-    end = text[len(text.rstrip("\n")):] or "\n"
+def _sources(entries: list[Entry]) -> dict[str, list[Entry]]:
+    """The translated entries (active or obsolete), by :func:`wording`."""
     sources: dict[str, list[Entry]] = {}
     for e in entries:
         if e.msgid and e.msgstr and not e.fuzzy:
             sources.setdefault(wording(e.msgid), []).append(e)
-    filled = []
+    return sources
+
+
+def _carried(msgid: str, sources: dict[str, list[Entry]], skip: Entry | None = None) -> str | None:
+    """The translation of ``msgid`` carried from the sources of its wording, if they all agree."""
+    made = {carry(s.msgid, s.msgstr, msgid) for s in sources.get(wording(msgid), []) if s is not skip}
+    return made.pop() if len(made) == 1 and None not in made else None
+
+
+def template_messages(pot: Path) -> list[str]:
+    """The msgids of a ``.pot`` template, in order."""
+    return [e.msgid for e in read(pot) if e.msgid and not e.obsolete]
+
+
+def carry_catalogue(path: Path, template: list[str] | None = None,
+                    dry_run: bool = False) -> list[tuple[str, str]]:
+    """Carry translations within the catalogue ``path``; return the ``(msgid, msgstr)`` made.
+
+    Each message of ``template`` that the catalogue lacks, and each empty or fuzzy entry, gets the
+    translation :func:`carry` makes from a translated entry (active or obsolete) of the same
+    catalogue, when there is one: the first kind is added as a new entry at the end."""
+    entries = read(path)
+    text = path.read_text(encoding="utf-8")
+    end = text[len(text.rstrip("\n")):] or "\n"
+    sources = _sources(entries)
+    made = []
     for e in entries:
         if e.obsolete or not e.msgid or (e.msgstr and not e.fuzzy):
             continue
-        made = {carry(s.msgid, s.msgstr, e.msgid) for s in sources.get(wording(e.msgid), []) if s is not e}
-        if len(made) == 1 and None not in made:
-            text = made.pop()
-            e.fill(text)
-            filled.append((e.msgid, text))
-    if filled and not dry_run:
+        translation = _carried(e.msgid, sources, skip=e)
+        if translation is not None:
+            e.fill(translation)
+            made.append((e.msgid, translation))
+    known = {e.msgid for e in entries if not e.obsolete}
+    for msgid in template or []:
+        if msgid in known:
+            continue
+        translation = _carried(msgid, sources)
+        if translation is not None:
+            lines = (['msgid ""'] + [_quote(p + "\n") for p in msgid.split("\n")[:-1]]
+                     + ([_quote(msgid.split("\n")[-1])] if msgid.split("\n")[-1] else [])
+                     if "\n" in msgid else ["msgid " + _quote(msgid)])
+            new = Entry.parse(lines + ['msgstr ""'])
+            new.fill(translation)
+            entries.append(new)
+            known.add(msgid)
+            made.append((msgid, translation))
+    if made and not dry_run:
         write(path, entries, end)
-    return filled
+    return made
+
+
+FORMAT_FLAGS = re.compile(r"^(#~ )?#,(.*)$")
+
+
+def strip_format_flags(path: Path) -> int:
+    """Remove babel's ``python-format`` and ``python-brace-format`` flags from ``path``;
+    return how many entries had one."""
+    lines, count = [], 0
+    for line in path.read_text(encoding="utf-8").split("\n"):
+        m = FORMAT_FLAGS.match(line)
+        if m:
+            flags = [f.strip() for f in m.group(2).split(",")]
+            kept = [f for f in flags if f not in ("python-format", "python-brace-format")]
+            if len(kept) != len(flags):
+                count += 1
+                if not kept:
+                    continue
+                line = (m.group(1) or "") + "#, " + ", ".join(kept)
+        lines.append(line)
+    if count:
+        path.write_text("\n".join(lines), encoding="utf-8")
+    return count
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("domains", nargs="*", help="pages, e.g. book/comparison (default: every catalogue)")
-    p.add_argument("--dry-run", action="store_true", help="print what would be filled, write nothing")
+    p.add_argument("--gettext", default=str(ROOT / "_build" / "gettext"),
+                   help="the templates' folder (python scripts/build_zh.py --gettext writes it)")
+    p.add_argument("--dry-run", action="store_true", help="print what would be carried, write nothing")
     args = p.parse_args(argv)
-    paths = [LOCALES / f"{d}.po" for d in args.domains] or sorted(LOCALES.rglob("*.po"))
-    total = 0
-    for path in paths:
-        filled = carry_catalogue(path, args.dry_run)
-        total += len(filled)
-        for msgid, msgstr in filled:
-            print(f"{path.relative_to(LOCALES)}: {msgid[:100]!r}\n    -> {msgstr[:100]!r}")
-    print(f"{total} translations carried over to new numbers" + (" (dry run)" if args.dry_run else ""))
+    pots = sorted(Path(args.gettext).rglob("*.pot"))
+    if not pots:
+        print(f"no templates in {args.gettext}: run python scripts/build_zh.py --gettext first", file=sys.stderr)
+        return 2
+    made = []
+    for pot in pots:                                          # (1) before the merge
+        po = LOCALES / pot.relative_to(args.gettext).with_suffix(".po")
+        if po.is_file():
+            made += [(po, *m) for m in carry_catalogue(po, template_messages(pot), args.dry_run)]
+    if not args.dry_run:
+        subprocess.run(["sphinx-intl", "update", "-p", str(args.gettext), "-l", "zh_CN",
+                        "-d", str(LOCALES.parent.parent), "-w", "0"], check=True)           # (2)
+        for po in sorted(LOCALES.rglob("*.po")):
+            strip_format_flags(po)                                                       # (3)
+            made += [(po, *m) for m in carry_catalogue(po)]                              # (4)
+    for po, msgid, msgstr in made:
+        print(f"{po.relative_to(LOCALES)}: {msgid[:100]!r}\n    -> {msgstr[:100]!r}")
+    print(f"{len(made)} translations carried over to new numbers" + (" (dry run)" if args.dry_run else ""))
     return 0
 
 

@@ -142,6 +142,27 @@ def test_carry_fills_new_and_fuzzy_entries_from_the_old_ones_and_touches_nothing
     assert carry_catalogue(po) == []                                       # nothing left to do
 
 
+def test_a_template_message_the_catalogue_lacks_is_added_translated_and_format_flags_go(tmp_path):
+    from babel.messages.pofile import read_po
+    from carry_numbers import carry_catalogue, strip_format_flags
+
+    po = tmp_path / "page.po"
+    po.write_text('msgid ""\nmsgstr ""\n"Content-Type: text/plain; charset=UTF-8\\n"\n\n'
+                  'msgid "E = 24 epochs, over 2 seeds."\nmsgstr "E = 24 轮，2 个随机种子。"\n\n'
+                  '#, python-brace-format\nmsgid "{cite}`x` says so."\nmsgstr "{cite}`x` 如是说。"\n\n'
+                  '#, fuzzy, python-format\nmsgid "95 % of it"\nmsgstr ""\n', encoding="utf-8")
+    made = carry_catalogue(po, ["E = 48 epochs, over 3 seeds.", "A new sentence.", "E = 24 epochs, over 2 seeds."])
+    assert made == [("E = 48 epochs, over 3 seeds.", "E = 48 轮，3 个随机种子。")]
+    assert strip_format_flags(po) == 2
+    text = po.read_text(encoding="utf-8")
+    assert "python-" not in text and "#, fuzzy\nmsgid \"95 % of it\"" in text
+    with po.open("rb") as f:
+        cat = read_po(f)
+    assert cat["E = 48 epochs, over 3 seeds."].string == "E = 48 轮，3 个随机种子。"
+    assert "A new sentence." not in cat                      # for sphinx-intl update and a translator
+    subprocess.run(["msgfmt", "--check", "-o", "/dev/null", str(po)], check=True)
+
+
 def test_every_page_has_a_catalogue():
     have = {p.relative_to(translations.LOCALES).with_suffix("").as_posix()
             for p in translations.LOCALES.rglob("*.po")}
