@@ -190,6 +190,22 @@ def test_every_message_of_every_page_is_translated():
 
 
 @pytest.mark.built
+def test_every_display_equation_of_a_chinese_page_is_its_equation():
+    """A display equation whose translation differs (Chinese in ``\\text{}``) reaches Sphinx as a
+    reST literal block (``::`` and the equation indented); on a MyST page it showed ``\\[::\\]``."""
+    require_zh()
+    display = re.compile(r'<div class="math notranslate nohighlight">\s*\\\[(.*?)\\\]\s*</div>', re.S)
+    for doc in toc_files():
+        en = display.findall((SITE / f"{doc}.html").read_text(encoding="utf-8"))
+        zh = display.findall((ZH / f"{doc}.html").read_text(encoding="utf-8"))
+        assert len(zh) == len(en), doc
+        broken = [e for e, z in zip(en, zh) if z.strip() in ("", "::") or z.strip().startswith("::")]
+        assert not broken, (doc, broken)
+        assert sum(e != z for e, z in zip(en, zh)) == sum(
+            bool(re.search(r"\\text\{[^}]*[\u4e00-\u9fff]", z)) for z in zh), doc   # only translated text differs
+
+
+@pytest.mark.built
 def test_every_page_has_its_chinese_page_with_lang_and_a_switch_both_ways():
     require_zh()
     for doc in toc_files():

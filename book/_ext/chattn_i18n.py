@@ -44,7 +44,7 @@ from docutils import nodes
 from sphinx.transforms import SphinxTransform
 from sphinx.util import logging
 from sphinx.util.i18n import docname_to_domain
-from sphinx.util.nodes import extract_messages
+from sphinx.util.nodes import LITERAL_TYPE_NODES, extract_messages
 
 logger = logging.getLogger(__name__)
 
@@ -280,6 +280,10 @@ def _patch_publish():
     def publish(app, source, source_path, source_line, config, settings):
         if source.split("\n\n   dummy literal")[0] in _docstring_msgstrs:   # Locale's "::" padding
             source_path = f"{source_path}.docstring.rst"
+        elif source.startswith("::\n\n"):
+            # A display equation (a literal-type node): Locale writes its translation as a reST
+            # literal block, which MyST reads as a paragraph "::" (the page showed \[::\]).
+            source_path = f"{source_path}.literal.rst"
         return original(app, source, source_path, source_line, config, settings)
 
     publish.chattn = True
@@ -336,7 +340,14 @@ class TranslatedMarkup(SphinxTransform):
         source = str(self.document.get("source", ""))
         from sphinx import addnodes
 
+        known = None
         for node, msg in _expected.pop(source, []):
+            if isinstance(node, LITERAL_TYPE_NODES):
+                known = _catalog(self) if known is None else known
+                if known.get(msg) and node.astext().strip() != known[msg].strip():
+                    logger.warning("a display equation or literal block shows %.30r, not its translation: "
+                                   "%.70r", node.astext(), msg, location=node, type="chattn", subtype="i18n")
+                continue
             if isinstance(node, (addnodes.translatable, addnodes.index, nodes.image)) or not isinstance(
                     node, nodes.TextElement):
                 continue                      # Locale puts these in without marking them
