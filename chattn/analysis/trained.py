@@ -547,8 +547,11 @@ def choose_epochs(task: str = "patches", points=None) -> EpochChoice:
 
     .. math::
 
-        E = \min\{N : 2N \text{ on the curve},\ |\bar a_{2M} - \bar a_M| < s_M
-        \text{ for every } M \ge N \text{ with } 2M \text{ on the curve}\}.
+        \begin{aligned}
+        &E = \min\{N : 2N \text{ on the curve, and}\\
+        &\quad |\bar a_{2M} - \bar a_M| < s_M \text{ for every } M \ge N\\
+        &\quad \text{with } 2M \text{ on the curve}\}.
+        \end{aligned}
 
     A doubling that stays within the scatter and is followed by one that does not (a flat stretch
     before the curve rises again) does not stop training. An M trained with one seed has no
