@@ -91,7 +91,7 @@ build_book() {
            xargs -0 sha256sum | sha256sum | cut -d' ' -f1)"
     if [ "$pkg" != "$(cat _build/.chattn-package 2>/dev/null)" ] && [ -d _build/.jupyter_cache ]; then
         echo "== chattn changed since the last build: clearing the notebook cache"
-        rm -rf _build/.jupyter_cache _build/.doctrees
+        rm -rf _build/.jupyter_cache _build/.doctrees _build/.doctrees-zh
     fi
     mkdir -p _build && echo "$pkg" > _build/.chattn-package
     CHATTN_STATIC=1 "$VENV/bin/jupyter-book" build "$ROOT" -W -n --keep-going
@@ -100,10 +100,27 @@ build_book() {
     return $status
 }
 
+# The Chinese edition into _build/html/zh (scripts/build_zh.py, -W -n): the same sources, each
+# page's translations from locales/zh_CN/LC_MESSAGES; it reads the English build's notebook cache
+# (no notebook runs again) and shares its slider frames. Needs build_book first.
+build_zh() {
+    echo "== Chinese edition (scripts/build_zh.py, -W -n)"
+    local start=$SECONDS
+    "$VENV/bin/python" "$ROOT/scripts/build_zh.py"
+    local status=$?
+    echo "== Chinese edition finished in $((SECONDS - start)) s (exit $status)"
+    return $status
+}
+
 # The PDF of the whole book: Chromium prints every page of the built site, in _toc.yml's order,
 # into _build/html/chattn-book.pdf (the front page links it). Needs build_book first.
 build_pdf() {
     "$VENV/bin/python" "$ROOT/scripts/pdf.py"
+}
+
+# The Chinese edition's PDF, _build/html/zh/chattn-book-zh.pdf. Needs build_zh first.
+build_pdf_zh() {
+    "$VENV/bin/python" "$ROOT/scripts/pdf.py" --language zh
 }
 
 # apt-get install Debian packages (with sudo unless root).

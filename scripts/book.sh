@@ -9,9 +9,11 @@ source "$(dirname "${BASH_SOURCE[0]}")/_setup.sh" || exit 1
 set_up chromium fonts-wqy-microhei || { echo "the set-up failed (its output is above)"; exit 1; }
 
 build_book || exit 1
+build_zh || exit 1
 build_pdf || exit 1
+build_pdf_zh || exit 1
 index="$ROOT/_build/html/index.html"
-echo "The book: $index"
+echo "The book: $index (中文版: $ROOT/_build/html/zh/index.html)"
 [ "${1:-}" = "--no-serve" ] && exit 0
 
 if [ -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ] || [ "$(uname)" = Darwin ]; then

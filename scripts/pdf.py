@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
-"""The whole book as one PDF, offline:  python scripts/pdf.py [--site _build/html] [--out FILE]
+"""The whole book as one PDF, offline:  python scripts/pdf.py [--language zh] [--site _build/html] [--out FILE]
 
 Chromium (Debian's, driven by Playwright) prints every page of the built site in ``_toc.yml``'s
 order, after MathJax has typeset it and its images have loaded; pypdf concatenates the pages and
 adds one bookmark per page. The static sliders print at their first position (the other frames
-are hidden). Written to ``_build/html/chattn-book.pdf``, next to the site that links it.
+are hidden). Written to ``_build/html/chattn-book.pdf``, next to the site that links it; with
+``--language zh``, the Chinese edition's pages (``_build/html/zh/``, served from the English
+site's root: the two share the slider frames) into ``_build/html/zh/chattn-book-zh.pdf``.
 
 The site is served from 127.0.0.1 on a port the OS picks; any request to another host is refused
 (the book is self-contained, the PDF must be too).
@@ -25,6 +27,8 @@ from chromium import CHROMIUM_ARGS, keep_local, require_chromium, serve, toc_doc
 ROOT = Path(__file__).resolve().parents[1]
 SITE = ROOT / "_build" / "html"
 PDF_NAME = "chattn-book.pdf"
+#: The editions: folder under the site's root, PDF name, title (None: _config.yml's).
+EDITIONS = {"en": ("", PDF_NAME, None), "zh": ("zh", "chattn-book-zh.pdf", "通道注意力：挤压、激励、缩放")}
 # Print styles on top of the theme's: no "show code cell source" toggles (the folded install and
 # import cells), no header-link glyphs, long code lines wrapped instead of cut at the margin, no
 # page break inside a figure or an equation.
@@ -54,13 +58,15 @@ def print_page(page, url: str) -> bytes:
                     margin={"top": "16mm", "bottom": "16mm", "left": "14mm", "right": "14mm"})
 
 
-def build_pdf(site: Path = SITE, out: Path | None = None, root: Path = ROOT) -> Path:
-    """Print the pages ``_toc.yml`` lists from ``site`` into one PDF; return its path."""
+def build_pdf(site: Path = SITE, out: Path | None = None, root: Path = ROOT, language: str = "en") -> Path:
+    """Print the pages ``_toc.yml`` lists from ``site`` (in the ``language`` edition's folder)
+    into one PDF; return its path."""
     from playwright.sync_api import sync_playwright
     from pypdf import PdfReader, PdfWriter
 
-    out = out or site / PDF_NAME
-    files = toc_docs(root)
+    folder, name, book_title = EDITIONS[language]
+    out = out or site / folder / name
+    files = [f"{folder}/{f}" if folder else f for f in toc_docs(root)]
     missing = [f for f in files if not (site / f"{f}.html").exists()]
     if missing:
         raise FileNotFoundError(f"not built in {site}: {missing} (run the book build first)")
@@ -81,7 +87,7 @@ def build_pdf(site: Path = SITE, out: Path | None = None, root: Path = ROOT) -> 
         browser.close()
     if refused:
         raise RuntimeError(f"pages asked for files outside the site: {refused[:5]}")
-    writer.add_metadata({"/Title": _book_title(root), "/Creator": "chattn scripts/pdf.py (Chromium)"})
+    writer.add_metadata({"/Title": book_title or _book_title(root), "/Creator": "chattn scripts/pdf.py (Chromium)"})
     out.parent.mkdir(parents=True, exist_ok=True)
     with open(out, "wb") as fh:
         writer.write(fh)
@@ -97,10 +103,11 @@ def _book_title(root: Path) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--site", type=Path, default=SITE, help="the built site (default _build/html)")
-    parser.add_argument("--out", type=Path, default=None, help=f"default SITE/{PDF_NAME}")
+    parser.add_argument("--out", type=Path, default=None, help=f"default SITE/{PDF_NAME} (zh: SITE/zh/...)")
+    parser.add_argument("--language", choices=sorted(EDITIONS), default="en", help="the edition to print")
     args = parser.parse_args(argv)
     try:
-        build_pdf(args.site, args.out)
+        build_pdf(args.site, args.out, language=args.language)
     except (FileNotFoundError, RuntimeError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

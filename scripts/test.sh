@@ -2,14 +2,21 @@
 # Everything CI checks, from a clean clone:  bash scripts/test.sh
 #
 #   set-up: .venv + pip  ||  apt (chromium, a CJK font, poppler-utils, nodejs/npm) + npm ci
-#   then two lanes side by side (2 cores: each lane is mostly one busy process):
-#     book lane:  build the book (-W -n, every notebook in static mode) -> print the PDF
-#                 -> site summary -> pytest -m built (site, PDF, browser, page weight, photograph)
-#     test lane:  pytest -m "not slow" (the unit tests) -> pytest -m "slow and not built" (DDP,
-#                 the fresh-process reproduction, JupyterLab) -> the Colab-like runs (every notebook
-#                 in live mode under nbval, from a wheel, in fresh venvs with ipywidgets 7.7.1 and 8)
+#   then three lanes side by side, each step starting as soon as what it reads exists:
+#     book lane:   build the book (-W -n, every notebook in static mode) -> its Chinese edition
+#                  (_build/html/zh, from the same notebook cache), then side by side
+#                  [print both PDFs -> their tests]  and  [site summary -> pytest -m built
+#                  (site, browser, page weight, photograph, legibility; two xdist workers), the
+#                  PDF's tests excepted]
+#     test lane:   pytest -m "not slow" (the unit tests) -> pytest -m "slow and not built" (DDP,
+#                  the fresh-process reproduction, JupyterLab)
+#     Colab lane:  the Colab-like runs (a wheel in fresh venvs: every notebook in live mode under
+#                  nbval with ipywidgets 7.7.1, every slider of the book live with ipywidgets 8)
+#   The book lane is the longest chain (the build, then everything that reads it), so it runs at
+#   normal priority and the two others at nice 10: on 2 cores the build gets a core whenever it
+#   wants one, and the other lanes take the rest (the built tests mostly wait on Chromium).
 #
-# Every notebook runs once per mode: static in the book build, live in each Colab-like venv (no
+# Every notebook runs once per mode: static in the book build, live in the Colab-like venv (no
 # separate nbval pass over book/: `pytest --nbval-lax book/` is the reader's command).
 # Runs every step even after a failure, then exits non-zero if any step failed. Each step prints
 # its output when it ends, with its wall time and the CPU it used (in cores: 1.0 = one core busy);
@@ -56,23 +63,38 @@ fi
 
 book_lane() {
     step book build_book
-    step pdf build_pdf
+    # The Chinese edition reads the English build's notebook cache and shares its frames.
+    step book-zh build_zh
+    # A missing site or PDF must not stop these: they fail on their own (CHATTN_REQUIRE_SITE).
+    { step pdf build_pdf
+      step pdf-zh build_pdf_zh
+      step pdf-tests "${PYTEST[@]}" tests/test_pdf.py tests/test_i18n.py::test_the_chinese_pdf; } &
     step site-summary python tests/test_site.py
-    # A missing site must not stop these: they fail on their own (CHATTN_REQUIRE_SITE).
-    step built-tests "${PYTEST[@]}" tests/ -m built --continue-on-collection-errors
+    # Two workers, each with its own Chromium, a file at a time (a file's module fixtures, e.g. the
+    # page-weight loads, are set up once): after the build these are the longest chain left.
+    step built-tests "${PYTEST[@]}" tests/ -m built --ignore=tests/test_pdf.py \
+        --deselect tests/test_i18n.py::test_the_chinese_pdf --continue-on-collection-errors \
+        -n 2 --dist loadfile --durations=15
+    wait
 }
 
 test_lane() {
     step unit-tests "${PYTEST[@]}" tests/ -m "not slow" --continue-on-collection-errors
     step slow-tests "${PYTEST[@]}" tests/ -m "slow and not built" --ignore=tests/test_colab_like.py \
-        --continue-on-collection-errors
+        --continue-on-collection-errors --durations=15
+}
+
+colab_lane() {
     # Every notebook in live mode (CHATTN_STATIC unset), as a Colab reader runs it: from a wheel, in
-    # fresh venvs with ipywidgets 7.7.1 and 8; nbval runs the notebooks inside each venv.
+    # a fresh venv with ipywidgets 7.7.1 (nbval runs the notebooks inside it); every slider of the
+    # book, live, in another with ipywidgets 8.
     step colab-like "${PYTEST[@]}" tests/test_colab_like.py --durations=15
 }
 
+# nice 10 for the lanes that do not read the build (see the top): a subshell renices itself.
 book_lane &
-test_lane &
+( renice -n 10 -p "$BASHPID" > /dev/null; test_lane ) &
+( renice -n 10 -p "$BASHPID" > /dev/null; colab_lane ) &
 wait
 
 echo

@@ -3,25 +3,37 @@
 For each ipywidgets line a reader may have (7.7.1 as Colab pins it; 8 as JupyterLab 4 and current
 Jupyter use), the test
 
-1. builds a wheel of chattn (``pip wheel --no-deps .``, once per session);
+1. builds a wheel of chattn (``pip wheel --no-deps .``, once per session, for both environments);
 2. creates a fresh virtual environment outside the repository with only the wheel (not editable)
-   and its ``book`` extra, ``ipykernel``, that ipywidgets and nbval (no jupyter-book); torch
-   (``torch==2.13.0``, from this machine's disk) is installed once into a directory both
-   environments see through a ``.pth`` file, as Colab has torch preinstalled. Both environments
-   are set up side by side; pip compiles no bytecode (the kernels write it, once, for what they
-   import);
-3. copies every ``book/*.ipynb`` into an empty temporary directory and runs them all with
-   **nbval** (``pytest --nbval-lax``) inside that environment, in live mode (``CHATTN_STATIC``
-   unset); the two environments' nbval runs go side by side, while the tests read the first;
+   and its ``book`` extra, ``ipykernel`` and that ipywidgets (no jupyter-book), and nbval where
+   it runs the notebooks; torch (``torch==2.13.0``, from this machine's disk) is installed once
+   into a directory both environments see through a ``.pth`` file, as Colab has torch
+   preinstalled. Both environments are set up side by side; pip compiles no bytecode (the kernels
+   write it, once, for what they import);
+3. in Colab's environment (ipywidgets 7.7.1, :data:`EVERY_NOTEBOOK`), copies every
+   ``book/*.ipynb`` into an empty temporary directory and runs them all with **nbval**
+   (``pytest --nbval-lax``), in live mode (``CHATTN_STATIC`` unset);
 4. asserts: every cell of every notebook ran and none failed; a notebook that calls ``slider(``
    displayed a live widget (a ``application/vnd.jupyter.widget-view+json`` bundle whose model is a
    box holding a SelectionSlider and an Image); and nothing from the repository was read:
    ``chattn`` imports from the environment's site-packages, the kernel's working directory is the
-   copy, no module was loaded from the repository and an audit hook saw no file under it opened.
+   copy, no module was loaded from the repository and an audit hook saw no file under it opened;
+5. in the other environment (ipywidgets 8), builds every slider the notebooks showed again, live,
+   with the values the notebooks gave it (recorded from the widgets by the last cell of each copy),
+   displays it and moves each of its sliders: a live widget view, a new figure and caption.
 
-Each notebook's time is written to ``artifacts/colab-like-ipywidgets-<version>.txt`` (slowest
-first). The install cell's own failure message and a live slider's redraw are checked with nbclient
-in the same kernels.
+Why the notebooks run in one environment only: the two differ in ipywidgets alone, and the
+notebooks reach ipywidgets only through :func:`chattn.interactive.slider` (``_live``: the
+SelectionSliders, Image, caption HTML, error Output and their VBox). Everything else a notebook
+runs (the networks, the statistics, ``draw`` and ``caption``) is the same code on the same packages
+in both, and runs here in live mode under 7.7.1 and in the book build (every notebook, ipywidgets 8,
+static mode). What ipywidgets 8 changes is checked in its environment on every slider of the book
+(step 5), and by ``tests/test_jupyterlab.py`` (a chapter run in JupyterLab 4 with ipywidgets 8, its
+slider moved in the front end).
+
+Each notebook's time is written to ``artifacts/colab-like-ipywidgets-7.7.1.txt`` (slowest first).
+The install cell's own failure message and a live slider's redraw are checked with nbclient in both
+environments' kernels.
 """
 from __future__ import annotations
 
@@ -46,6 +58,8 @@ ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "artifacts"
 NOTEBOOKS = sorted((ROOT / "book").glob("*.ipynb"))
 IPYWIDGETS = {"7.7.1": "ipywidgets==7.7.1", "8": "ipywidgets>=8,<9"}
+#: The environment that runs every notebook: Colab's (module docstring: why one).
+EVERY_NOTEBOOK = "7.7.1"
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 CELL_TIMEOUT = 120
 pytestmark = pytest.mark.slow
@@ -84,9 +98,11 @@ _ip = get_ipython()
 _ip.display_pub.publish = _recording(_ip.display_pub.publish)
 _ip.displayhook.write_format_data = _recording(_ip.displayhook.write_format_data)"""
 
-# Runs last: where everything came from, written beside the notebook copy (nbval keeps no output).
+# Runs last: where everything came from, written beside the notebook copy (nbval keeps no output);
+# and every live slider shown, as the parameters chattn.interactive.slider was given (each
+# SelectionSlider's name and values, and whether a caption was asked for), pickled beside it.
 REPORT = """\
-import importlib.util as _u, json as _json, sysconfig as _sc
+import importlib.util as _u, json as _json, pickle as _pickle, sysconfig as _sc
 import chattn as _c, chattn.interactive as _ci, ipywidgets as _w
 try:
     from ipywidgets.widgets.widget import _instances as _widgets          # ipywidgets 8
@@ -103,7 +119,13 @@ with open({report!r}, "w") as _f:
                                if (getattr(m, "__file__", None) or "").startswith(_REPO + _os.sep)),
         "repo_on_path": [p for p in _sys.path if p and _os.path.abspath(p).startswith(_REPO)],
         "widget_views": _views,
-    }}, _f)"""
+    }}, _f)
+_boxes = [_widgets.get(m) for m in _shown]
+with open({sliders!r}, "wb") as _f:
+    _pickle.dump([{{"params": {{c.description: [v for _, v in c.options] for c in b.children
+                               if type(c).__name__ == "SelectionSlider"}},
+                   "caption": any(type(c).__name__ == "HTML" for c in b.children)}}
+                  for b in _boxes if b is not None], _f)"""
 
 
 def pip(python: Path, *args: str) -> None:
@@ -169,18 +191,21 @@ def finish(proc: subprocess.Popen, log: Path, what: str, ok=(0,)) -> None:
 
 
 def notebook_copy(source: Path, work: Path) -> Path:
-    """``source`` copied into ``work`` with HOOK first and REPORT last (it writes ``<name>.json``)."""
+    """``source`` copied into ``work`` with HOOK first and REPORT last (it writes ``<name>.json`` and
+    ``<name>.sliders.pickle``)."""
     nb = nbformat.read(source, as_version=4)
     nb.cells.insert(0, nbformat.v4.new_code_cell(HOOK.format(root=str(ROOT))))
-    nb.cells.append(nbformat.v4.new_code_cell(REPORT.format(report=str(work / f"{source.stem}.json"))))
+    nb.cells.append(nbformat.v4.new_code_cell(REPORT.format(report=str(work / f"{source.stem}.json"),
+                                                            sliders=str(work / f"{source.stem}.sliders.pickle"))))
     nbformat.write(nb, work / source.name)
     return work / source.name
 
 
 @pytest.fixture(scope="session")
 def colab_envs(wheel, torch_dir, tmp_path_factory):
-    """Both fresh venvs (the wheel, its book extra, ipykernel, one ipywidgets, nbval), set up side by
-    side, each running every notebook under nbval in the background; what ``colab`` reads."""
+    """Both fresh venvs (the wheel, its book extra, ipykernel, one ipywidgets; nbval in
+    :data:`EVERY_NOTEBOOK`'s), set up side by side; :data:`EVERY_NOTEBOOK`'s then runs every notebook
+    under nbval in the background. What ``colab`` and ``every_notebook`` read."""
     envs = {}
     for version in IPYWIDGETS:
         base = tmp_path_factory.mktemp(f"colab-ipywidgets{version}")
@@ -190,11 +215,13 @@ def colab_envs(wheel, torch_dir, tmp_path_factory):
         purelib = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                                  capture_output=True, text=True, check=True).stdout.strip()
         Path(purelib, "preinstalled-torch.pth").write_text(f"{torch_dir}\n")
+        runner = ["nbval"] if version == EVERY_NOTEBOOK else []
         envs[version] = {"version": version, "base": base, "python": python, "times": {},
                          "setup_start": time.perf_counter(),
                          "pip": start(python, *PIP_INSTALL, f"chattn[book] @ {wheel.as_uri()}",
-                                      IPYWIDGETS[version], "ipykernel", "nbval", log=base / "pip.log")}
-    for e in envs.values():
+                                      IPYWIDGETS[version], "ipykernel", *runner, log=base / "pip.log")}
+    # EVERY_NOTEBOOK's first: its nbval run starts as soon as its pip is done.
+    for e in sorted(envs.values(), key=lambda e: e["version"] != EVERY_NOTEBOOK):
         finish(e["pip"], e["base"] / "pip.log", f"pip install (ipywidgets {e['version']})")
         e["setup"] = time.perf_counter() - e["setup_start"]
         kernels = e["kernels"] = e["base"] / "kernels"
@@ -204,10 +231,12 @@ def colab_envs(wheel, torch_dir, tmp_path_factory):
             "display_name": f"Colab-like (ipywidgets {e['version']})", "language": "python"}))
         work = e["work"] = e["base"] / "notebooks"       # an empty directory: only the copies
         work.mkdir()
-        copies = [notebook_copy(nb, work).name for nb in NOTEBOOKS]
         env = {k: v for k, v in os.environ.items() if k not in DROP_ENV}
         env["PATH"] = f"{e['python'].parent}{os.pathsep}{env.get('PATH', '')}"
         e["env"] = env
+        if e["version"] != EVERY_NOTEBOOK:
+            continue
+        copies = [notebook_copy(nb, work).name for nb in NOTEBOOKS]
         (e["base"] / "pytest.ini").write_text("[pytest]\n")     # no configuration from above the copies
         e["junit"] = e["base"] / "nbval.xml"
         e["nbval_start"] = time.perf_counter()
@@ -216,10 +245,10 @@ def colab_envs(wheel, torch_dir, tmp_path_factory):
                            "--rootdir", str(work), "-p", "no:cacheprovider", "-q", f"--junitxml={e['junit']}",
                            *copies, cwd=work, env=env, log=e["base"] / "nbval.log")
     yield envs
-    for e in envs.values():
-        if e["nbval"].poll() is None:
-            e["nbval"].kill()
-            e["nbval"].wait()
+    nbval = envs[EVERY_NOTEBOOK]["nbval"]
+    if nbval.poll() is None:
+        nbval.kill()
+        nbval.wait()
 
 
 def cells_by_notebook(junit: Path) -> dict[str, list[dict]]:
@@ -234,10 +263,10 @@ def cells_by_notebook(junit: Path) -> dict[str, list[dict]]:
     return out
 
 
-@pytest.fixture(scope="module", params=list(IPYWIDGETS), ids=lambda v: f"ipywidgets{v}")
-def colab(request, colab_envs):
-    """One fresh venv, its kernel spec, and its nbval run of every notebook (waited for)."""
-    e = colab_envs[request.param]
+@pytest.fixture(scope="session")
+def every_notebook(colab_envs):
+    """:data:`EVERY_NOTEBOOK`'s venv, its nbval run of every notebook waited for."""
+    e = colab_envs[EVERY_NOTEBOOK]
     # nbval exits 1 when a cell failed: the per-notebook tests say which.
     finish(e["nbval"], e["base"] / "nbval.log", f"nbval (ipywidgets {e['version']})", ok=(0, 1))
     e["nbval_seconds"] = time.perf_counter() - e["nbval_start"]
@@ -251,6 +280,17 @@ def colab(request, colab_envs):
     lines.append(f"{e['setup']:6.1f} s  (venv set-up: wheel + book extra + ipykernel + ipywidgets {version} + nbval)")
     (ARTIFACTS / f"colab-like-ipywidgets-{version}.txt").write_text("\n".join(lines) + "\n")
     print(f"\nColab-like, ipywidgets {version}:\n" + "\n".join(lines))
+
+
+@pytest.fixture(scope="module", params=list(IPYWIDGETS), ids=lambda v: f"ipywidgets{v}")
+def colab(request, colab_envs):
+    """One fresh venv and its kernel spec."""
+    return colab_envs[request.param]
+
+
+def calls_slider(source: Path) -> bool:
+    """Whether a code cell of the notebook calls ``slider(``."""
+    return any("slider(" in c.source for c in nbformat.read(source, as_version=4).cells if c.cell_type == "code")
 
 
 def run(colab, nb: nbformat.NotebookNode, path: Path) -> nbformat.NotebookNode:
@@ -280,7 +320,8 @@ def test_environment_is_a_readers(colab):
 
 
 @pytest.mark.parametrize("source", NOTEBOOKS, ids=lambda p: p.name)
-def test_notebook_runs_live_from_the_wheel(colab, source):
+def test_notebook_runs_live_from_the_wheel(every_notebook, source):
+    colab = every_notebook
     cells = colab["cells"].get(source.name, [])
     n_code = sum(c.cell_type == "code" for c in nbformat.read(source, as_version=4).cells)
     failed = [f"{c['name']} ({c['outcome']}): {c['message'][-3000:]}" for c in cells if c["outcome"] != "passed"]
@@ -296,12 +337,74 @@ def test_notebook_runs_live_from_the_wheel(colab, source):
     assert not report["jupyter_book"]
     assert report["repo_opens"] == [] and report["repo_modules"] == [] and report["repo_on_path"] == []
 
-    calls_slider = any("slider(" in c.source for c in nbformat.read(source, as_version=4).cells
-                       if c.cell_type == "code")
-    if calls_slider:
+    if calls_slider(source):
         views = report["widget_views"]
         assert views, f"{source.name} calls slider() but shows no live widget"
         assert all({"SelectionSlider", "Image"} <= set(children) for children in views.values()), views
+
+
+# Every slider the notebooks showed (EVERY_NOTEBOOK's run recorded their parameters), built again in
+# another ipywidgets: shown (a widget view), then each of its sliders moved to its last value (what
+# the front end does), which must redraw the figure and the caption. draw and caption stand in for
+# the notebook's own (the same code under any ipywidgets, run in EVERY_NOTEBOOK's environment): a
+# figure and a sentence that name the values.
+REPLAY = """\
+import json, pickle
+import matplotlib.pyplot as plt
+from IPython.display import display
+from chattn.interactive import slider
+def draw(**values):
+    fig, ax = plt.subplots(figsize=(3, 1))
+    ax.set_title(", ".join(f"{{k}}={{v}}" for k, v in values.items()))
+    return fig
+def caption(**values):
+    return ", ".join(f"{{k}} = {{v}}" for k, v in values.items())
+for notebook, path in {sliders!r}:
+    with open(path, "rb") as f:
+        calls = pickle.load(f)
+    for call in calls:
+        box = slider(draw, caption=caption if call["caption"] else None, **call["params"])
+        display(box)
+        kinds = [type(c).__name__ for c in box.children]
+        controls = [c for c in box.children if type(c).__name__ == "SelectionSlider"]
+        image = next(c for c in box.children if type(c).__name__ == "Image")
+        text = next((c for c in box.children if type(c).__name__ == "HTML"), None)
+        moved = []
+        for control in controls:
+            if len(control.options) < 2:
+                continue
+            before = (image.value, text.value if text is not None else None)
+            control.value = control.options[-1][1]
+            moved.append([control.description, control.label, image.value != before[0],
+                          text is None or text.value != before[1]])
+        errors = box.children[-1].outputs
+        print("SLIDER", json.dumps({{"notebook": notebook, "params": list(call["params"]), "children": kinds,
+                                    "moved": moved, "errors": [str(e) for e in errors]}}))
+"""
+
+
+@pytest.mark.parametrize("version", [v for v in IPYWIDGETS if v != EVERY_NOTEBOOK], ids=lambda v: f"ipywidgets{v}")
+def test_every_slider_of_the_book_is_live_in_the_other_ipywidgets(colab_envs, every_notebook, version, tmp_path):
+    """The sliders of every notebook, with the values each notebook gave them, as live widgets of
+    this ipywidgets (module docstring: why the notebooks themselves run in one environment)."""
+    colab = colab_envs[version]
+    recorded = [(nb.name, str(every_notebook["work"] / f"{nb.stem}.sliders.pickle")) for nb in NOTEBOOKS]
+    for name, path in recorded:
+        assert Path(path).is_file(), f"{name}: its run in ipywidgets {EVERY_NOTEBOOK} recorded no sliders"
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(REPLAY.format(sliders=recorded))])
+    run(colab, nb, tmp_path / "replay.ipynb")
+    outputs = nb.cells[0].outputs
+    printed = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
+    shown = [o for o in outputs if o.output_type == "display_data" and WIDGET_VIEW in o.data]
+    sliders = [json.loads(line.split(" ", 1)[1]) for line in printed.splitlines() if line.startswith("SLIDER ")]
+    calls = {source.name for source in NOTEBOOKS if calls_slider(source)}
+    assert calls and {s["notebook"] for s in sliders} == calls, (calls, printed[-3000:])
+    assert len(shown) == len(sliders), f"{len(shown)} widget views for {len(sliders)} sliders"
+    for s in sliders:
+        where = f"{s['notebook']} slider {s['params']} (ipywidgets {version})"
+        assert s["children"][:len(s["params"])] == ["SelectionSlider"] * len(s["params"]), where
+        assert "Image" in s["children"] and s["errors"] == [], (where, s)
+        assert s["moved"] and all(image and text for _, _, image, text in s["moved"]), (where, s["moved"])
 
 
 MOVE = """\

@@ -59,15 +59,23 @@ def test_two_processes_compute_what_one_process_computes(tmp_path):
                                     optimizer="sgd", lr=0.05, progress=False, channels_last=False)
     assert single["world_size"] == 1 and single["bn_synchronised"] is False
     assert len(rec["loss_curve"]) == len(single["loss_curve"]) == 4
-    np.testing.assert_allclose(rec["loss_curve"], single["loss_curve"], rtol=1e-5)
+    # Same losses: the first steps to rounding; later ones drift apart as rounding differences
+    # (two half-batch gradients averaged vs one full batch) are amplified by training (measured
+    # on a fresh clone: step 3 equal to 5e-7, step 4 off by 8e-5 relative).
+    np.testing.assert_allclose(rec["loss_curve"][:2], single["loss_curve"][:2], rtol=1e-5)
+    np.testing.assert_allclose(rec["loss_curve"], single["loss_curve"], rtol=1e-3)
     from safetensors.torch import load_file
     saved = load_file(str(tmp_path / rec["weights"]))
     torch.manual_seed(0)
     init = small_resnet("srm").state_dict()                 # the runs' initial weights (seed 0)
     for key, value in model.state_dict().items():
-        if value.is_floating_point():                        # the two runs' weights differ by < 1% of their update
+        # The two runs' weights differ by a few percent of their update at most: rounding (two
+        # half-batch gradients averaged vs one full batch) grows over the 4 steps. Measured: < 1 %
+        # on an AVX512 CPU, 1.5 % (stem.0.weight) on this AMD EPYC (AVX2). A DDP bug (gradients
+        # not averaged, BatchNorm not synchronised) moves them by tens of percent.
+        if value.is_floating_point():
             moved = (value - init[key]).abs().max().item()
-            assert (saved[key] - value).abs().max().item() <= 0.01 * moved + 1e-7, key
+            assert (saved[key] - value).abs().max().item() <= 0.05 * moved + 1e-7, key
     assert rec["test_accuracy"] == pytest.approx(single["test_accuracy"], abs=1 / 32)
     print(f"2-process DDP run: {ddp_seconds:.1f} s")
 

@@ -77,6 +77,15 @@ def gzip_url():
         yield url
 
 
+def tab_icon(url: str) -> bool:
+    """Chromium's own request of ``/favicon.ico``, the tab icon: not a request of the page's load.
+    Chromium asks the site's root for it when a page names no icon: ``index.html``, the redirect to
+    the front page (every other page links ``_static/favicon.svg``, and that fetch is counted). The
+    site has no ``/favicon.ico`` (a 404), and Chromium does not always report the request's end
+    over CDP (seen: still open after 30 s on a served site)."""
+    return urlparse(url).path == "/favicon.ico"
+
+
 class Traffic:
     """Every response a page receives, from Chromium's DevTools protocol: url -> (decoded, transferred)."""
 
@@ -95,9 +104,8 @@ class Traffic:
         self.cdp = cdp
 
     def _status(self, e):
-        # Chromium asks for /favicon.ico on its own; the site has none, and no page names one.
         r = e["response"]
-        if r["status"] >= 400 and not r["url"].endswith("/favicon.ico"):
+        if r["status"] >= 400 and not tab_icon(r["url"]):
             self.failed.append(f'{r["status"]} {r["url"]}')
 
     def _failed(self, e):
@@ -118,11 +126,8 @@ class Traffic:
         return out
 
     def pending(self) -> list[str]:
-        # The browser's own fetch of the tab icon is not part of the page's load, and Chromium does
-        # not always report its end over CDP (seen: favicon.ico open after 30 s on a served site).
         done = set(self.transferred) | set(self.failed_ids)
-        return [u for rid, u in self.urls.items()
-                if rid not in done and not u.startswith("data:") and not u.endswith("/favicon.ico")]
+        return [u for rid, u in self.urls.items() if rid not in done and not u.startswith("data:") and not tab_icon(u)]
 
     def reset(self):
         for store in (self.urls, self.decoded, self.transferred, self.failed, self.failed_ids):

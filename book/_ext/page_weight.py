@@ -86,19 +86,25 @@ def smaller_png(png: bytes) -> bytes:
 
 
 def frames_to_files(app, doctree, docname):
-    """Replace the data: URIs of slider frames in ``docname`` by files in ``_images/``."""
+    """Replace the data: URIs of slider frames in ``docname`` by files in ``_images/``.
+
+    A frame's file is named by the frame as the notebook made it, so a frame already written (by
+    an earlier build, or by the English build for the Chinese one, whose ``chattn_frames_dir`` is
+    ``../_images``) is neither decoded nor shrunk again.
+    """
     if app.builder.format != "html":
         return
-    out = Path(app.builder.outdir) / IMAGES
+    out = (Path(app.builder.outdir) / app.config.chattn_frames_dir).resolve()
     here = posixpath.dirname(app.builder.get_target_uri(docname))
 
     def to_file(m):
-        png = smaller_png(base64.b64decode(m.group(2)))
-        name = hashlib.sha256(png).hexdigest()[:20] + ".png"
+        data = base64.b64decode(m.group(2))
+        name = hashlib.sha256(data).hexdigest()[:20] + ".png"
         out.mkdir(parents=True, exist_ok=True)
         if not (out / name).exists():
-            (out / name).write_bytes(png)
-        return m.group(1) + html.escape(posixpath.relpath(f"{IMAGES}/{name}", here or ".")) + m.group(3)
+            (out / name).write_bytes(smaller_png(data))
+        url = posixpath.join(app.config.chattn_frames_dir, name)
+        return m.group(1) + html.escape(posixpath.relpath(url, here or ".")) + m.group(3)
 
     for node in doctree.findall(nodes.raw):
         text = node.astext()
@@ -117,10 +123,17 @@ def shrink_figures(outdir: Path):
 
 # ---------------------------------------------------------------- theme, MathJax, _static
 
+def site_pages(outdir: Path) -> list[Path]:
+    """The site's own pages, not those of a site built inside it (the Chinese edition in ``zh/``,
+    recognised by its own ``_static/``)."""
+    nested = [p.parent.resolve() for p in outdir.glob("*/_static")]
+    return [p for p in outdir.rglob("*.html") if not any(n in p.resolve().parents for n in nested)]
+
+
 def drop_unused_scripts(outdir: Path, search_as_you_type: bool):
     """Remove the icon script from every page; and the search scripts and index from every page
     but search.html unless the theme searches as you type (only then do other pages use them)."""
-    for page in outdir.rglob("*.html"):
+    for page in site_pages(outdir):
         text = page.read_text(encoding="utf-8")
         new = _FONTAWESOME.sub("", text)
         if not search_as_you_type and page.resolve() != (outdir / "search.html").resolve():
@@ -157,7 +170,7 @@ def subset_icon_fonts(outdir: Path):
     from fontTools import subset
 
     used_classes = set()
-    for page in outdir.rglob("*.html"):
+    for page in site_pages(outdir):
         used_classes |= set(re.findall(r"\bfa-[a-z0-9-]+", page.read_text(encoding="utf-8")))
     for css_path in (outdir / "_static").rglob("*.css"):
         css = css_path.read_text(encoding="utf-8")
@@ -199,7 +212,7 @@ def used_static(outdir: Path) -> set[Path]:
     static = (outdir / "_static").resolve()
     used: set[Path] = set()
     todo: list[Path] = []
-    for page in outdir.rglob("*.html"):
+    for page in site_pages(outdir):
         if static in page.resolve().parents:
             continue
         for url in _URL_ATTR.findall(page.read_text(encoding="utf-8")):
@@ -247,6 +260,9 @@ def use_mathjax_components(app, config):
 
 
 def setup(app):
+    # Where slider frames go, relative to the output folder ("../_images" for the Chinese edition,
+    # which shares the English site's frames).
+    app.add_config_value("chattn_frames_dir", IMAGES, "html")
     app.connect("config-inited", use_mathjax_components)
     app.connect("doctree-resolved", frames_to_files)
     app.connect("build-finished", light_site)

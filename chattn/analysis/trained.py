@@ -542,16 +542,19 @@ def choose_epochs(task: str = "patches", points=None) -> EpochChoice:
     Let :math:`\bar a_N` be the mean test accuracy over the seeds trained for N epochs and
     :math:`s_N` their sample standard deviation,
     :math:`s_N^2 = \frac{1}{n_N - 1}\sum_i (a_{N,i} - \bar a_N)^2`. A doubling is worth it while it
-    moves the mean by at least the scatter of the seeds at N:
+    moves the mean by at least the scatter of the seeds at N; E is the first N from which no
+    doubling on the curve is worth it any more:
 
     .. math::
 
-        E = \min\{N : 2N \text{ on the curve},\ n_N \ge 2,\ |\bar a_{2N} - \bar a_N| < s_N\}.
+        E = \min\{N : 2N \text{ on the curve},\ |\bar a_{2M} - \bar a_M| < s_M
+        \text{ for every } M \ge N \text{ with } 2M \text{ on the curve}\}.
 
-    An N trained with one seed has no :math:`s_N` and cannot qualify; a change equal to
-    :math:`s_N` does not qualify (strict inequality); the largest N, without its doubling, is
-    not a candidate. With two seeds :math:`s_N` has one degree of freedom and is rough
-    (:meth:`EpochChoice.conclusions` says so).
+    A doubling that stays within the scatter and is followed by one that does not (a flat stretch
+    before the curve rises again) does not stop training. An M trained with one seed has no
+    :math:`s_M` and cannot qualify; a change equal to :math:`s_M` does not qualify (strict
+    inequality); the largest N, without its doubling, is not a candidate. With two seeds
+    :math:`s_M` has one degree of freedom and is rough (:meth:`EpochChoice.conclusions` says so).
 
     Args:
         task: ``"patches"`` or ``"recoloured"``.
@@ -573,7 +576,7 @@ def choose_epochs(task: str = "patches", points=None) -> EpochChoice:
         if 2 * p.epochs in by_epochs:
             change = by_epochs[2 * p.epochs].mean - p.mean
             steps.append(Doubling(p.epochs, change, p.std, p.std is not None and abs(change) < p.std))
-    chosen = next((s for s in steps if s.qualifies), None)
+    chosen = next((s for s in steps if all(t.qualifies for t in steps if t.epochs >= s.epochs)), None)
     if chosen is not None:
         reason = (f"|mean({2 * chosen.epochs}) − mean({chosen.epochs})| = {abs(chosen.change):.2f} < "
                   f"std({chosen.epochs}) = {chosen.std:.2f} points")
@@ -586,8 +589,10 @@ def choose_epochs(task: str = "patches", points=None) -> EpochChoice:
     else:
         why = [f"{s.epochs} epochs: one seed, no std" if s.std is None else
                f"{s.epochs} → {2 * s.epochs} epochs changed the mean by {s.change:+.2f}, not less than "
-               f"the std {s.std:.2f}" for s in steps]
-        reason = "Every doubling on the curve still counts: " + "; ".join(why) + "."
+               f"the std {s.std:.2f}" for s in steps if not s.qualifies]
+        last = max(s.epochs for s in steps if not s.qualifies)
+        reason = (f"The doubling from {last} epochs still counts: " if len(why) == 1 else
+                  f"Doublings up to the one from {last} epochs still count: ") + "; ".join(why) + "."
     untried = [p.epochs for p in points if 2 * p.epochs not in by_epochs]
     if points and untried:
         reason += f" Train {2 * untried[-1]} epochs to test {untried[-1]}."

@@ -30,7 +30,7 @@ class FcaNet(ChannelAttention):
         channels: C, divisible by the number of frequencies.
         dct_h, dct_w: DCT size, >= 7 (the official ResNets use 56, 28, 14, 7 by stage).
         reduction: r, default 16.
-        freq_sel_method: ``top16`` (default), ``top1``...``top32``, ``low*``, ``bot*``.
+        freq_sel_method: ``top16`` (default), ``top1`` to ``top32``, ``low*``, ``bot*``.
 
     Shape: ``(B, C, H, W)`` with ``H >= dct_h``, ``W >= dct_w`` -> same; ``attention(x)``: ``(B, C, 1, 1)``.
 
