@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import sys
 from pathlib import Path
 
@@ -61,14 +60,10 @@ def main(argv=None) -> int:
         print("build the English edition first (its notebook cache): bash scripts/book.sh", file=sys.stderr)
         return 2
     if args.gettext:
-        status = build("gettext", BUILD / "gettext", BUILD / ".doctrees-gettext",
-                       {"nb_execution_cache_path": ZH["nb_execution_cache_path"], "project": "chattn"})
-        # Babel flags "95 % of" as a Python format string; a translation cannot keep such a
-        # "directive" ("95%的"), and msgfmt --check would call it an error. The book has none.
-        for pot in (BUILD / "gettext").rglob("*.pot"):
-            text = pot.read_text(encoding="utf-8")
-            pot.write_text(re.sub(r"^#, python-(?:brace-)?format\n", "", text, flags=re.M), encoding="utf-8")
-        return status
+        # (babel marks "95 % of" or "{cite}" as Python formats when it reads the templates, whatever
+        # they say: scripts/carry_numbers.py removes those flags from the catalogues after the merge)
+        return build("gettext", BUILD / "gettext", BUILD / ".doctrees-gettext",
+                     {"nb_execution_cache_path": ZH["nb_execution_cache_path"], "project": "chattn"})
     return build("html", BUILD / "html" / FOLDER, BUILD / ".doctrees-zh", ZH)
 
 

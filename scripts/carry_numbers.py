@@ -85,6 +85,15 @@ def _quote(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\t", "\\t").replace("\n", "\\n") + '"'
 
 
+def _field(keyword: str, text: str) -> list[str]:
+    """``msgid`` or ``msgstr`` lines for ``text``, as sphinx-intl (``-w 0``) writes them: one line,
+    or ``""`` and one line per line of a text with line breaks."""
+    if "\n" not in text:
+        return [f"{keyword} {_quote(text)}"]
+    parts = text.split("\n")
+    return [f'{keyword} ""'] + [_quote(p + "\n") for p in parts[:-1]] + ([_quote(parts[-1])] if parts[-1] else [])
+
+
 @dataclass
 class Entry:
     """One entry of a ``.po`` file: its lines as written, and what they say."""
@@ -124,12 +133,7 @@ class Entry:
     def fill(self, text: str) -> None:
         """Set ``msgstr`` to ``text`` and drop the ``fuzzy`` flag."""
         first = self._str_at[0]
-        parts = text.split("\n")
-        if len(parts) == 1:
-            new = ["msgstr " + _quote(text)]
-        else:                                  # as sphinx-intl writes them: one line per line
-            new = ['msgstr ""'] + [_quote(p + "\n") for p in parts[:-1]] + ([_quote(parts[-1])] if parts[-1] else [])
-        lines = self.lines[:first] + new + self.lines[self._str_at[-1] + 1:]
+        lines = self.lines[:first] + _field("msgstr", text) + self.lines[self._str_at[-1] + 1:]
         out = []
         for line in lines:
             if line.startswith("#,"):
@@ -206,10 +210,7 @@ def carry_catalogue(path: Path, template: list[str] | None = None,
             continue
         translation = _carried(msgid, sources)
         if translation is not None:
-            lines = (['msgid ""'] + [_quote(p + "\n") for p in msgid.split("\n")[:-1]]
-                     + ([_quote(msgid.split("\n")[-1])] if msgid.split("\n")[-1] else [])
-                     if "\n" in msgid else ["msgid " + _quote(msgid)])
-            new = Entry.parse(lines + ['msgstr ""'])
+            new = Entry.parse(_field("msgid", msgid) + ['msgstr ""'])
             new.fill(translation)
             entries.append(new)
             known.add(msgid)
