@@ -263,7 +263,8 @@ def lr_factor(step: int, steps: int, warmup: float = 0.2) -> float:
     .. math::
         f(t) = \begin{cases} (t+1)/T_w & t < T_w \\
         \tfrac12\big(1 + \cos(\pi\,(t - T_w)/(T - T_w))\big) & t \ge T_w \end{cases}
-        \qquad T_w = \max(1, \lfloor 0.2\,T \rceil)
+
+        T_w = \max(1, \lfloor 0.2\,T \rceil)
 
     Args:
         step: t, the index of the optimiser step, from 0.
