@@ -236,7 +236,8 @@ def recolour(x: torch.Tensor, generator: torch.Generator | None = None, gain: fl
 
     .. math::
         x'_{nc} = \mathrm{clip}\big(g_{nc}\,(m_{nc} + a_{nc}\,(x_{nc} - m_{nc})),\ 0,\ 1\big),
-        \qquad \log g_{nc} \sim U(-\log f_g, \log f_g),\ \log a_{nc} \sim U(-\log f_a, \log f_a)
+
+        \log g_{nc} \sim U(-\log f_g, \log f_g),\ \log a_{nc} \sim U(-\log f_a, \log f_a)
 
     with :math:`f_g` = ``gain`` and :math:`f_a` = ``contrast`` (2 and 2: each channel's brightness
     and contrast is halved or doubled at the extremes). A grey texture comes out tinted; a

@@ -200,7 +200,8 @@ class DIALSTMCell(nn.Module):
     r"""DIANet's modified LSTM cell, one step.
 
     .. math::
-        (i, f, g, o) = \phi_{ih}(m_t) + \phi_{hh}(h_{t-1}), \qquad
+        (i, f, g, o) = \phi_{ih}(m_t) + \phi_{hh}(h_{t-1}),
+
         c_t = \sigma(f) c_{t-1} + \sigma(i) \tanh(g), \qquad h_t = \sigma(o)\,\sigma(c_t)
 
     :math:`\phi(v) = W_b\,\delta(W_a v + a) + b` with a C/4 bottleneck. The last line is the paper's

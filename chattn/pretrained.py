@@ -4,6 +4,9 @@ their run records.
 - :func:`load` builds the network of ``small_resnet_{attn}.safetensors`` (the seed-0 run, in
   ``chattn/weights/patches/epochs<E>/``, :mod:`chattn.runs`) from the config stored in the file
   and loads the weights, without pickle.
+- Every reader takes ``epochs=``: the runs of the recipe at another epoch count (a grid being
+  trained at a new ``E`` before :data:`chattn.runs.EPOCHS` moves to it); ``None``, the default, is
+  :data:`chattn.runs.EPOCHS`.
 - :func:`records` returns the JSON record of every run of the grid (all seeds), or of the grid on
   another task (``records(task="recoloured")``: :func:`chattn.data.recolour`, records only).
 - :data:`SWEEPS` lists the option each module was trained with at several values (SE's reduction,
@@ -52,7 +55,7 @@ SWEEPS: dict[str, tuple[str, tuple]] = {
 SWEEP_SEEDS: dict[str, int] = {"se": 3, "eca": 3, "fca": 2, "bilinear": 2, "rcan_ca": 2, "dia": 2, "soca": 2}
 
 
-def weights_path(attn: str | None, **options) -> Path:
+def weights_path(attn: str | None, *, epochs: int | None = None, **options) -> Path:
     """Path of the shipped seed-0 weights of ``attn`` (``None`` or ``'none'``: the plain ResNet,
     the grid's network) on the photo patches at :data:`chattn.runs.EPOCHS`; with ``options`` (e.g.
     ``reduction=8``) the sweep's network trained with them, or, when the sweep has none and the
@@ -60,6 +63,7 @@ def weights_path(attn: str | None, **options) -> Path:
 
     Args:
         attn: a module name, or ``None`` / ``'none'`` for the plain ResNet.
+        epochs: the runs trained for this many epochs; ``None``: :data:`chattn.runs.EPOCHS`.
         **options: module options of a sweep's network, e.g. ``reduction=8``; none: the grid's.
 
     Example::
@@ -70,19 +74,23 @@ def weights_path(attn: str | None, **options) -> Path:
     name = _name(attn)
     if options and name == "none":
         raise ValueError(f"options {sorted(options)} given for attn={attn!r}, which has no module")
-    grid = ship_dir() / (stem(name) + ".safetensors")
+    grid = ship_dir(epochs=epochs) / (stem(name) + ".safetensors")
     if not options:
         return grid
-    path = ship_dir("patches", options) / (stem(name, options=options) + ".safetensors")
+    path = ship_dir("patches", options, epochs=epochs) / (stem(name, options=options) + ".safetensors")
     return grid if not path.is_file() and are_defaults(name, options) else path
 
 
-def shipped() -> list[str]:
-    """Configs whose weights are shipped, in the order of :func:`chattn.runs.configs`."""
-    return [c for c in configs() if weights_path(c).is_file()]
+def shipped(epochs: int | None = None) -> list[str]:
+    """Configs whose weights are shipped, in the order of :func:`chattn.runs.configs`.
+
+    Args:
+        epochs: the runs trained for this many epochs; ``None``: :data:`chattn.runs.EPOCHS`.
+    """
+    return [c for c in configs() if weights_path(c, epochs=epochs).is_file()]
 
 
-def load(attn: str | None, **options) -> SmallResNet:
+def load(attn: str | None, *, epochs: int | None = None, **options) -> SmallResNet:
     """The shipped :class:`~chattn.models.SmallResNet` for ``attn``, in eval mode; with
     ``options``, the sweep's network trained with them (``load("se", reduction=8)``; see
     :data:`SWEEPS`).
@@ -93,6 +101,7 @@ def load(attn: str | None, **options) -> SmallResNet:
 
     Args:
         attn: a module name, or ``None`` / ``'none'`` for the plain ResNet.
+        epochs: the runs trained for this many epochs; ``None``: :data:`chattn.runs.EPOCHS`.
         **options: module options of a sweep's network, e.g. ``reduction=8``; none: the grid's.
 
     Raises:
@@ -104,16 +113,16 @@ def load(attn: str | None, **options) -> SmallResNet:
         >>> net.training, net.attn_name
         (False, 'eca')
     """
-    path = weights_path(attn, **options)
+    path = weights_path(attn, epochs=epochs, **options)
     if not path.is_file():
         opts = "".join(f" --opt {k}={v}" for k, v in sorted(options.items()))
         raise FileNotFoundError(f"no shipped weights for attn={attn!r}{f', options {options}' if options else ''} "
                                 f"at {path}; train them with python -m chattn.train --attn {attn or 'none'}{opts} "
-                                f"--epochs {EPOCHS['patches']} --ship")
+                                f"--epochs {EPOCHS['patches'] if epochs is None else epochs} --ship")
     return load_weights(path)
 
 
-def records(task: str = "patches") -> list[dict]:
+def records(task: str = "patches", epochs: int | None = None) -> list[dict]:
     """Every shipped run record of the grid (all configs, all seeds) at the recipe's epochs
     (:data:`chattn.runs.EPOCHS`), as dicts, sorted by config and seed; ``task="recoloured"``: the grid
     trained on :func:`chattn.data.recolour`'s task.
@@ -124,20 +133,27 @@ def records(task: str = "patches") -> list[dict]:
 
     Args:
         task: one of :data:`chattn.data.TASKS`, default ``"patches"``.
+        epochs: the runs trained for this many epochs; ``None``: :data:`chattn.runs.EPOCHS`.
     """
     _validate.one_of(task, "task", TASKS)
-    return load_records(ship_dir(task))
+    where = ship_dir(task, epochs=epochs)
+    if not where.is_dir():
+        grids = sorted(int(p.name[len("epochs"):]) for p in where.parent.glob("epochs*") if p.name[6:].isdigit())
+        raise ValueError(f"epochs={where.name[len('epochs'):]}: no grid is shipped for task={task!r} at that "
+                         f"epoch count (shipped: {grids})")
+    return load_records(where)
 
 
-def control_records(task: str = "patches") -> list[dict]:
+def control_records(task: str = "patches", epochs: int | None = None) -> list[dict]:
     """The capacity controls at the recipe's epochs: plain networks of other widths or depths
     (``weights/<task>/epochs<E>/control/``), sorted by width, depth and seed; ``[]`` when none is
     shipped.
 
     Args:
         task: one of :data:`chattn.data.TASKS`, default ``"patches"``.
+        epochs: the runs trained for this many epochs; ``None``: :data:`chattn.runs.EPOCHS`.
     """
-    where = ship_dir(task) / "control"             # the layout of chattn.runs.ship_dir
+    where = ship_dir(task, epochs=epochs) / "control"             # the layout of chattn.runs.ship_dir
     return load_records(where) if where.is_dir() else []
 
 
@@ -151,7 +167,7 @@ def curve_records(task: str = "patches") -> dict[int, list[dict]]:
     return {n: load_records(ship_dir(task, epochs=n, curve=True)) for n in curve_epochs(task)}
 
 
-def sweep_records(attn: str) -> list[dict]:
+def sweep_records(attn: str, epochs: int | None = None) -> list[dict]:
     """Every run of ``attn``'s sweep (:data:`SWEEPS`), each record with ``value`` (the swept
     option's value) added, sorted by value and seed.
 
@@ -161,12 +177,13 @@ def sweep_records(attn: str) -> list[dict]:
 
     Args:
         attn: a swept module, a key of :data:`SWEEPS`.
+        epochs: the runs trained for this many epochs; ``None``: :data:`chattn.runs.EPOCHS`.
     """
     name = _name(attn)
     if name not in SWEEPS:
         raise ValueError(f"attn must be one of the swept modules {sorted(SWEEPS)}, got {attn!r}")
     key, values = SWEEPS[name]
-    sweep_dir = ship_dir("patches", {key: values[0]})
+    sweep_dir = ship_dir("patches", {key: values[0]}, epochs=epochs)
     out = []
     for r in load_records(sweep_dir) if sweep_dir.is_dir() else []:
         if r["attn"] != name:
@@ -177,7 +194,8 @@ def sweep_records(attn: str) -> list[dict]:
             out.append({**r, "value": value})
     default = default_option(name, key)
     if default in values and not any(r["value"] == default for r in out):
-        out += [{**r, "value": default} for r in records() if r["attn"] == name and not r["model"].get("options")]
+        out += [{**r, "value": default} for r in records(epochs=epochs)
+                if r["attn"] == name and not r["model"].get("options")]
     return sorted(out, key=lambda r: (values.index(r["value"]), r["seed"]))
 
 

@@ -249,7 +249,8 @@ def newton_schulz_sqrt(a: torch.Tensor, iterations: int = 5, eps: float = 1e-12)
     r"""Matrix square root of SPD matrices by the coupled Newton–Schulz iteration (MPN-COV / iSQRT-COV).
 
     .. math::
-        A = \Sigma / \mathrm{tr}\,\Sigma, \quad Y_0 = A,\; Z_0 = I, \quad
+        A = \Sigma / \mathrm{tr}\,\Sigma, \quad Y_0 = A,\; Z_0 = I,
+
         T_k = \tfrac12 (3I - Z_{k-1} Y_{k-1}),\; Y_k = Y_{k-1} T_k,\; Z_k = T_k Z_{k-1},
 
         Y_N = \tfrac12 Y_{N-1} (3I - Z_{N-1} Y_{N-1}), \qquad

@@ -263,7 +263,8 @@ def lr_factor(step: int, steps: int, warmup: float = 0.2) -> float:
     .. math::
         f(t) = \begin{cases} (t+1)/T_w & t < T_w \\
         \tfrac12\big(1 + \cos(\pi\,(t - T_w)/(T - T_w))\big) & t \ge T_w \end{cases}
-        \qquad T_w = \max(1, \lfloor 0.2\,T \rceil)
+
+        T_w = \max(1, \lfloor 0.2\,T \rceil)
 
     Args:
         step: t, the index of the optimiser step, from 0.
@@ -738,6 +739,87 @@ def _flags(message: str) -> str:
     return re.sub(rf"\b({names})=", lambda m: "--" + m.group(1).replace("_", "-") + " ", message)
 
 
+def plan(args: argparse.Namespace, parser: argparse.ArgumentParser | None = None) -> tuple[Config, list, list]:
+    """What a command line trains, everything checked before any training: ``(config, runs,
+    skipped)``, its recipe and its runs ``(module, seed, options)`` seed-major (one seed of every
+    configuration first), less those ``--skip-existing`` skips, which are ``skipped``. A bad
+    argument is ``parser.error`` (exit 2), or a ``ValueError`` without a parser. :func:`main` and
+    ``scripts/train_queue.py`` use it.
+
+    Args:
+        args: ``_parser().parse_args(...)``; not ``--summary``.
+        parser: the parser that reports errors; ``None``: raise ``ValueError``.
+    """
+    def error(message: str):
+        if parser is not None:
+            parser.error(message)
+        raise ValueError(message)
+
+    # what to train: (module, options) configurations, checked before any training
+    try:
+        given = [parse_option(o) for o in args.opt]
+    except ValueError as e:
+        error(f"--opt: {e}")
+    try:
+        sweeps = [parse_sweep(s) for s in args.sweep or []]
+    except ValueError as e:
+        error(f"--sweep: {e}")
+    fixed = dict(given)
+    if len(fixed) != len(given):
+        error(f"--opt sets an option twice: {args.opt}")
+    if fixed and args.all:
+        error("--opt applies to one module (--attn or --sweep), not to --all")
+    for attn, key, _ in sweeps:
+        if key in fixed:
+            error(f"--sweep {attn}:{key}=... and --opt {key}=... both set {key}")
+    if sweeps:
+        todo = [(attn, {**fixed, key: v}) for attn, key, values in sweeps for v in values]
+    else:
+        todo = [(name, dict(fixed)) for name in (configs() if args.all else [args.attn.lower()])]
+    if args.seeds < 1:
+        error("--seeds must be >= 1")
+    if args.threads < 1 or args.jobs < 1:
+        error("--threads and --jobs must be >= 1")
+    if args.curve and not args.ship:
+        error("--curve names a shipped folder; it needs --ship")
+    try:
+        config = Config(**{f.name: getattr(args, f.name) for f in dataclasses.fields(Config)
+                           if f.metadata.get("cli", True)}).check()
+    except ValueError as e:
+        error(_flags(str(e)))
+    source = "--sweep" if sweeps else "--opt"
+    seen = set()
+    for name, options in todo:
+        if name not in configs():
+            error(f"{'--sweep' if sweeps else '--attn'}: the module must be one of {configs()}, got {name!r}")
+        if options and name == "none":
+            error(f"{source}: options {sorted(options)} need an attention module; 'none' has none")
+        if (name, json.dumps(options, sort_keys=True)) in seen:
+            error(f"--sweep: {name} with options {options} is listed twice")
+        seen.add((name, json.dumps(options, sort_keys=True)))
+        try:                                               # a bad option fails here, before any training
+            build_network(name, config, options)
+        except (TypeError, ValueError) as e:
+            error(f"{source}: {name} with options {options}: {e}")
+        if args.curve:
+            try:
+                out_dir(config, options, ship=True, curve=True)
+            except ValueError as e:
+                error(f"--curve: {e}")
+
+    # seed-major: one seed of every configuration first, so a partial run already covers the grid
+    runs = [(name, seed, options) for seed in range(args.seeds) for name, options in todo]
+    skipped = [run for run in runs if args.skip_existing and record_path(args, config, *run).is_file()]
+    return config, [run for run in runs if run not in skipped], skipped
+
+
+def record_path(args: argparse.Namespace, config: Config, name: str, seed: int, options: dict) -> Path:
+    """Where the command line ``args`` writes the record of run ``(name, seed, options)``."""
+    where = out_dir(config, options, args.out, args.ship, args.curve)
+    network = {"width": config.width, "depth": config.depth} if config.arch == "small" else {}
+    return where / (stem(name, seed, config.arch, options, network) + ".json")
+
+
 def main(argv=None) -> int:
     """The command line (``python -m chattn.train --help``): check everything, then train the runs
     seed by seed (one seed of every configuration first) and write them; ``0`` on success. A bad
@@ -751,72 +833,12 @@ def main(argv=None) -> int:
     if args.summary:
         print(format_summary(summarize(load_records(args.summary))))
         return 0
-
-    # what to train: (module, options) configurations, checked before any training
-    try:
-        given = [parse_option(o) for o in args.opt]
-    except ValueError as e:
-        p.error(f"--opt: {e}")
-    try:
-        sweeps = [parse_sweep(s) for s in args.sweep or []]
-    except ValueError as e:
-        p.error(f"--sweep: {e}")
-    fixed = dict(given)
-    if len(fixed) != len(given):
-        p.error(f"--opt sets an option twice: {args.opt}")
-    if fixed and args.all:
-        p.error("--opt applies to one module (--attn or --sweep), not to --all")
-    for attn, key, _ in sweeps:
-        if key in fixed:
-            p.error(f"--sweep {attn}:{key}=... and --opt {key}=... both set {key}")
-    if sweeps:
-        todo = [(attn, {**fixed, key: v}) for attn, key, values in sweeps for v in values]
-    else:
-        todo = [(name, dict(fixed)) for name in (configs() if args.all else [args.attn.lower()])]
-    if args.seeds < 1:
-        p.error("--seeds must be >= 1")
-    if args.threads < 1 or args.jobs < 1:
-        p.error("--threads and --jobs must be >= 1")
-    if args.curve and not args.ship:
-        p.error("--curve names a shipped folder; it needs --ship")
     distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1          # started by torchrun
     if distributed and args.jobs != 1:
         p.error("--jobs runs independent processes; under torchrun use --jobs 1")
-    try:
-        config = Config(**{f.name: getattr(args, f.name) for f in dataclasses.fields(Config)
-                           if f.metadata.get("cli", True)}).check()
-    except ValueError as e:
-        p.error(_flags(str(e)))
-    source = "--sweep" if sweeps else "--opt"
-    seen = set()
-    for name, options in todo:
-        if name not in configs():
-            p.error(f"{'--sweep' if sweeps else '--attn'}: the module must be one of {configs()}, got {name!r}")
-        if options and name == "none":
-            p.error(f"{source}: options {sorted(options)} need an attention module; 'none' has none")
-        if (name, json.dumps(options, sort_keys=True)) in seen:
-            p.error(f"--sweep: {name} with options {options} is listed twice")
-        seen.add((name, json.dumps(options, sort_keys=True)))
-        try:                                               # a bad option fails here, before any training
-            build_network(name, config, options)
-        except (TypeError, ValueError) as e:
-            p.error(f"{source}: {name} with options {options}: {e}")
-        if args.curve:
-            try:
-                out_dir(config, options, ship=True, curve=True)
-            except ValueError as e:
-                p.error(f"--curve: {e}")
-
-    # seed-major: one seed of every configuration first, so a partial run already covers the grid
+    config, runs, skipped = plan(args, p)
     torch.set_num_threads(args.threads)
-    runs = [(name, seed, options) for seed in range(args.seeds) for name, options in todo]
     if args.skip_existing:
-        def done(name, seed, options):
-            where = out_dir(config, options, args.out, args.ship, args.curve)
-            network = {"width": config.width, "depth": config.depth} if config.arch == "small" else {}
-            return (where / (stem(name, seed, config.arch, options, network) + ".json")).is_file()
-        skipped = [run for run in runs if done(*run)]
-        runs = [run for run in runs if run not in skipped]
         print(f"--skip-existing: {len(skipped)} runs already recorded, {len(runs)} to train", flush=True)
     start = time.perf_counter()
     if distributed:

@@ -259,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
         if po.is_file():
             made += [(po, *m) for m in carry_catalogue(po, template_messages(pot), args.dry_run)]
     if not args.dry_run:
-        subprocess.run(["sphinx-intl", "update", "-p", str(args.gettext), "-l", "zh_CN",
+        subprocess.run([sys.executable, "-m", "sphinx_intl", "update",     # this Python's, PATH or not "-p", str(args.gettext), "-l", "zh_CN",
                         "-d", str(LOCALES.parent.parent), "-w", "0"], check=True)           # (2)
         for po in sorted(LOCALES.rglob("*.po")):
             strip_format_flags(po)                                                       # (3)

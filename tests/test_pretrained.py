@@ -21,7 +21,8 @@ SWEEP = GRID / "sweep"
 # A new interpreter loads every shipped file and measures its test accuracy: nothing from this
 # process (no cached model, no RNG state) can leak into what the weights compute. The files are
 # those on disk (the grid's and the sweeps', in every folder), not a list; each is loaded the way a
-# reader loads it, ``pretrained.load(attn, **options)``, with the options of the file's own config.
+# reader loads it, ``pretrained.load(attn, epochs=E, **options)``, with the options of the file's own
+# config and the epochs of its folder (a grid being trained at a new E is shipped beside the book's).
 FRESH = """
 import json, sys, torch
 from safetensors import safe_open
@@ -34,8 +35,9 @@ for path in sorted(runs.WEIGHTS_DIR.rglob("*.safetensors"))[part::parts]:
     with safe_open(str(path), framework="pt") as f:
         config = json.loads(f.metadata()["config"])
     attn, options = config["attn"], config.get("options") or {}
-    assert pretrained.weights_path(attn, **options) == path, (path, options)
-    net = pretrained.load(attn, **options)
+    epochs = int(path.relative_to(runs.WEIGHTS_DIR).parts[1][len("epochs"):])    # <task>/epochs<E>/...
+    assert pretrained.weights_path(attn, epochs=epochs, **options) == path, (path, options)
+    net = pretrained.load(attn, epochs=epochs, **options)
     assert not net.training and net.config() == config
     rec = next(json.loads(r.read_text()) for r in path.parent.glob("small_resnet_*_seed0.json")
                if json.loads(r.read_text())["weights"] == path.name)
@@ -286,6 +288,31 @@ def test_sweep_default_value_comes_from_the_sweep_else_from_the_grid(tmp_path, m
     # when the sweep trained the default value itself, its own runs are used (today's data)
     _write_record(grid / "sweep", "se", 0, 0.5, {"reduction": 4})
     assert [(r["value"], r["test_accuracy"]) for r in pretrained.sweep_records("se") if r["value"] == 4] == [(4, 0.5)]
+
+
+def test_epochs_reads_the_runs_of_another_epoch_count(tmp_path, monkeypatch):
+    monkeypatch.setattr(runs, "WEIGHTS_DIR", tmp_path)
+    for seed, (acc, acc24) in enumerate([(0.90, 0.95), (0.91, 0.96)]):
+        _write_record(ship_dir(), "se", seed, acc)
+        _write_record(ship_dir(epochs=24), "se", seed, acc24, epochs=24)
+        _write_record(ship_dir(epochs=24) / "sweep", "se", seed, acc24 - 0.15, {"reduction": 8}, epochs=24)
+        _write_record(ship_dir(epochs=24) / "control", "none", seed, 0.7, width=48, epochs=24)
+    assert [r["test_accuracy"] for r in pretrained.records()] == [0.90, 0.91]
+    assert [(r["epochs"], r["test_accuracy"]) for r in pretrained.records(epochs=24)] == [(24, 0.95), (24, 0.96)]
+    # the sweep at 24 epochs, with the grid at 24 epochs for its default value (r = 4)
+    assert [(r["value"], r["test_accuracy"]) for r in pretrained.sweep_records("se", epochs=24)] == [
+        (4, 0.95), (4, 0.96), (8, 0.95 - 0.15), (8, 0.96 - 0.15)]
+    assert pretrained.sweep_records("se") == [{**r, "value": 4} for r in pretrained.records()]
+    assert [r["seed"] for r in pretrained.control_records(epochs=24)] == [0, 1] and pretrained.control_records() == []
+    assert pretrained.weights_path("se", epochs=24) == tmp_path / "patches" / "epochs24" / "small_resnet_se.safetensors"
+    assert pretrained.weights_path("se", epochs=24, reduction=8).parent == ship_dir(epochs=24) / "sweep"
+    assert pretrained.shipped(epochs=24) == []                       # records only: no weights written here
+    with pytest.raises(ValueError, match=r"epochs=7: no grid .* \(shipped: \[3, 24\]\)"):
+        pretrained.records(epochs=7)
+    with pytest.raises(FileNotFoundError, match="--epochs 24 --ship"):
+        pretrained.load("se", epochs=24)
+    with pytest.raises(ValueError, match="epochs"):
+        pretrained.load("se", epochs=0)
 
 
 def test_controls_and_curve_are_read_from_their_folders(tmp_path, monkeypatch):

@@ -38,7 +38,9 @@ from __future__ import annotations
 import html
 import json
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from docutils import nodes
 from sphinx.transforms import SphinxTransform
@@ -94,11 +96,26 @@ class SliderCaptions(SphinxTransform):
             raw.replace_self([p for p in parts if not (isinstance(p, nodes.raw) and not p.astext())])
 
 
-# ---------------------------------------------------------------- glue
+# ---------------------------------------------------------------- what the transforms share of a page
 
-_glued: dict[str, list[str]] = {}          # page source -> the glued texts, in reading order
-_renderers: dict = {}                      # page source -> its notebook renderer (its glue data)
-_reading: dict = {"translate": None}
+@dataclass
+class _Page:
+    """What this extension learns of the page being read and passes from one transform to the
+    next. It lives in ``env.temp_data``, which Sphinx empties after each page it reads."""
+    glued: list[str] = field(default_factory=list)     # the texts the page glues, in reading order
+    renderer: object = None                            # its notebook renderer (its glue data)
+    catalog: dict[str, str] | None = None              # msgid -> msgstr, read once
+    translate: Callable[[str], str] | None = None      # set once the catalogue is read (translated build)
+    expected: list = field(default_factory=list)       # (node, message) that have a translation
+    english_leftovers: set[str] = field(default_factory=set)   # markup the English shows as text
+    docstring_msgstrs: set[str] = field(default_factory=set)   # translations of docstring text (reST)
+
+
+def _page(env) -> _Page:
+    return env.temp_data.setdefault("chattn_i18n", _Page())
+
+
+# ---------------------------------------------------------------- glue
 
 
 def _glue_texts(data: dict) -> list[tuple[str, str]]:
@@ -118,11 +135,11 @@ def _patch_glue():
         return
 
     def retrieve(document, key):
-        source = str(document.get("source", ""))
-        translated = source.endswith("<translated>")
-        renderer = _renderers.get(source.rsplit(":", 2)[0]) if translated else None   # "<page>:<line>:<translated>"
+        page = _page(document.settings.env)
+        translated = str(document.get("source", "")).endswith("<translated>")   # "<page>:<line>:<translated>"
+        renderer = page.renderer if translated else None
         if "nb_renderer" in document and not translated:
-            _renderers[source] = document["nb_renderer"]
+            page.renderer = document["nb_renderer"]
         if renderer is not None and "nb_renderer" not in document:
             # the page's glue data, looked up as myst-nb does (not stored on the throw-away
             # document: its nodes join the page, which is pickled)
@@ -134,8 +151,8 @@ def _patch_glue():
         else:
             result = original(document, key)
         if not translated:
-            _glued.setdefault(source, []).extend(text for _, text in _glue_texts(result.data))
-        translate = _reading["translate"]
+            page.glued.extend(text for _, text in _glue_texts(result.data))
+        translate = page.translate
         if translate is not None and translated:
             data = dict(result.data)
             for mime, text in _glue_texts(data):
@@ -157,7 +174,7 @@ class GluedMessages(SphinxTransform):
     def apply(self, **kwargs):
         if self.app.builder.name != "gettext":
             return
-        for text in dict.fromkeys(_glued.get(str(self.document.get("source", "")), [])):
+        for text in dict.fromkeys(_page(self.env).glued):
             para = nodes.paragraph(text, "", nodes.Text(text))
             para.source, para.line = self.document["source"], 1
             self.document += para
@@ -195,13 +212,21 @@ class MeasuredOutputs(SphinxTransform):
 # ---------------------------------------------------------------- 2. every message accounted for
 
 def _catalog(transform: SphinxTransform) -> dict[str, str]:
-    """The page's translations, msgid -> msgstr (empty and fuzzy entries are not in a .mo)."""
-    from sphinx.locale import init as init_locale
+    """The page's translations, msgid -> msgstr (empty and fuzzy entries are not in a .mo), read
+    from its ``.mo`` once per page (the transforms that need it share it)."""
+    import gettext
 
-    domain = docname_to_domain(transform.env.docname, transform.config.gettext_compact)
-    dirs = [str(Path(transform.env.srcdir) / d) for d in transform.config.locale_dirs]
-    catalog, has_catalog = init_locale(dirs, transform.config.language, domain)
-    return dict(getattr(catalog, "_catalog", {})) if has_catalog else {}
+    page = _page(transform.env)
+    if page.catalog is None:
+        domain = docname_to_domain(transform.env.docname, transform.config.gettext_compact)
+        page.catalog = {}
+        for folder in transform.config.locale_dirs:
+            mo = Path(transform.env.srcdir) / folder / transform.config.language / "LC_MESSAGES" / f"{domain}.mo"
+            if mo.is_file():
+                with open(mo, "rb") as f:
+                    page.catalog = {**dict(gettext.GNUTranslations(f)._catalog), **page.catalog}
+        page.catalog.pop("", None)                       # the header
+    return page.catalog
 
 
 class TranslationCheck(SphinxTransform):
@@ -215,8 +240,9 @@ class TranslationCheck(SphinxTransform):
         docname = self.env.docname
         domain = docname_to_domain(docname, self.config.gettext_compact)
         known = _catalog(self)
+        page = _page(self.env)
         messages, missing = [], 0
-        glued = list(dict.fromkeys(_glued.get(str(self.document.get("source", "")), [])))
+        glued = list(dict.fromkeys(page.glued))
         # Front matter (a page's jupytext header) is a field list Sphinx removes after reading, and
         # Sphinx's own words (autodoc's field names, already Chinese) need no catalogue.
         front = [n for n in self.document.children if isinstance(n, nodes.field_list)]
@@ -227,20 +253,20 @@ class TranslationCheck(SphinxTransform):
         for node, msg in found:
             messages.append(msg)
             if msg in known and _from_docstring(node):
-                _docstring_msgstrs.add(known[msg])
+                page.docstring_msgstrs.add(known[msg])
             if msg not in known:
                 missing += 1
                 if self.config.chattn_require_translations:
                     logger.warning("untranslated message (none, empty or fuzzy in %s.po): %.70r",
                                    domain, msg, location=node, type="chattn", subtype="i18n")
         # TranslatedMarkup (after Locale) checks that each translation was put in.
-        _expected[str(self.document.get("source", ""))] = [
-            (node, msg) for node, msg in found if node is not self.document and known.get(msg, msg) != msg]
-        _english_leftovers[str(self.document.get("source", ""))] = {
-            m.group(0) for text in _prose(self.document) for m in _LEFTOVER.finditer(text.astext())}
+        page.expected = [(node, msg) for node, msg in found
+                         if node is not self.document and known.get(msg, msg) != msg]
+        page.english_leftovers = {m.group(0) for text in _prose(self.document)
+                                  for m in _LEFTOVER.finditer(text.astext())}
         # Locale (next) parses translations in documents of their own; the glue lookup lends them
         # this page's glue data, and these translations of the glued texts.
-        _reading["translate"] = lambda text: known.get(text, text)
+        page.translate = lambda text: known.get(text, text)
         out = Path(self.app.outdir) / "_i18n" / f"{docname}.json"
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps({"domain": domain, "messages": messages, "untranslated": missing},
@@ -264,9 +290,6 @@ def _sphinx_own(message: str) -> bool:
     return prefix != "Bases: " and message.startswith(prefix)
 
 
-_docstring_msgstrs: set[str] = set()      # translations of docstring text, parsed as reST
-
-
 def _patch_publish():
     """Sphinx's ``Locale`` parses every translation with the page's parser (MyST for ``api.md``),
     but what autodoc put on the page comes from docstrings, in reST (``:func:`x```, ``:math:``).
@@ -278,7 +301,7 @@ def _patch_publish():
         return
 
     def publish(app, source, source_path, source_line, config, settings):
-        if source.split("\n\n   dummy literal")[0] in _docstring_msgstrs:   # Locale's "::" padding
+        if source.split("\n\n   dummy literal")[0] in _page(app.env).docstring_msgstrs:   # Locale's "::" padding
             source_path = f"{source_path}.docstring.rst"
         elif source.startswith("::\n\n"):
             # A display equation (a literal-type node): Locale writes its translation as a reST
@@ -337,13 +360,12 @@ class TranslatedMarkup(SphinxTransform):
     def apply(self, **kwargs):
         if edition(self.config.language) == "en":
             return
-        source = str(self.document.get("source", ""))
         from sphinx import addnodes
 
-        known = None
-        for node, msg in _expected.pop(source, []):
+        page = _page(self.env)
+        known = _catalog(self)
+        for node, msg in page.expected:
             if isinstance(node, LITERAL_TYPE_NODES):
-                known = _catalog(self) if known is None else known
                 if known.get(msg) and node.astext().strip() != known[msg].strip():
                     logger.warning("a display equation or literal block shows %.30r, not its translation: "
                                    "%.70r", node.astext(), msg, location=node, type="chattn", subtype="i18n")
@@ -355,16 +377,12 @@ class TranslatedMarkup(SphinxTransform):
                 logger.warning("the translation could not be put in (its MyST is not a paragraph or a "
                                "title: a heading that starts with '6. ' wants '6\\. '): %.70r", msg,
                                location=node, type="chattn", subtype="i18n")
-        english = _english_leftovers.pop(source, set())
         for text in _prose(self.document):
-            m = next((m for m in _LEFTOVER.finditer(text.astext()) if m.group(0) not in english), None)
+            m = next((m for m in _LEFTOVER.finditer(text.astext()) if m.group(0) not in page.english_leftovers),
+                     None)
             if m:
                 logger.warning("a translation shows markup as text (%r) in: %.80r", m.group(0),
                                text.astext(), location=text.parent, type="chattn", subtype="i18n")
-
-
-_english_leftovers: dict[str, set[str]] = {}     # page source -> what its English shows as text
-_expected: dict[str, list] = {}                  # page source -> (node, message) with a translation
 
 
 def _prose(document):

@@ -1,9 +1,12 @@
-r"""ResNet-50 with a channel-attention module where its paper puts it.
+r"""ResNet-50 with a channel-attention module in every bottleneck (or stage, or convolution).
 
 The backbone is torchvision's ResNet-50 ("v1.5": the stride of a downsampling bottleneck sits on
 the 3x3 convolution), written out here so the package needs no torchvision. ``attn`` names a
 module of :func:`chattn.available`; it is built with :func:`chattn.create` and placed as the
-official code places it:
+official ResNet code of se, gsop, fca, eca, dia, srm and gct places it. The other four were
+published in other networks: EncNet's module is a head on a dilated ResNet for segmentation,
+bilinear attention follows the stages of an Inception network, RCAN's CA and SoCA sit in the
+residual blocks of super-resolution networks (RCAN, SAN). Here they go where SE goes:
 
 ===============================================  =====================================================
 module                                           placement
@@ -371,7 +374,9 @@ class ResNet(nn.Module):
 
 def resnet50(attn: str | None = None, num_classes: int = 1000, *, stride_in_1x1: bool | None = None,
              last_stride: int | None = None, checkpoint=None, **options) -> ResNet:
-    r"""ResNet-50 with the channel-attention module ``attn`` placed as its paper does.
+    r"""ResNet-50 with the channel-attention module ``attn``, placed as its official ResNet code places
+    it, or where SE goes for a module published in another network (the table of
+    :mod:`chattn.models.resnet`).
 
     Args:
         attn: a name of :func:`chattn.available` (``"se"``, ``"eca"``, ``"gct"``...) or ``None``.

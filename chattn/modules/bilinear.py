@@ -46,11 +46,13 @@ class BilinearAttention(ChannelAttention):
     r"""Bi-attention: second-order statistics inside every pixel, attention-in-attention.
 
     .. math::
-        R = \phi(X) \in \mathbb{R}^{B\times c\times H\times W}, \quad c = C/16, \qquad
+        R = \phi(X) \in \mathbb{R}^{B\times c\times H\times W}, \quad c = C/16,
+
         \tilde x_p = \mathrm{Vec}(\mathrm{Utri}(r_p r_p^\top)) \in \mathbb{R}^{c(c+1)/2}
 
         m = \omega(\mathrm{GAP}(\tilde x)) \in \mathbb{R}^{B\times C},\qquad
-        L = \varphi(\tilde x) \in \mathbb{R}^{B\times C\times H\times W}, \qquad
+        L = \varphi(\tilde x) \in \mathbb{R}^{B\times C\times H\times W},
+
         s = \sigma(m \cdot L), \qquad Y = s \cdot X
 
     :math:`\phi, \omega, \varphi` are 1x1 conv + BN + ReLU blocks, so :math:`m, L \geq 0` and

@@ -32,7 +32,8 @@ class EncModule(ChannelAttention):
     channels with the encoding.
 
     .. math::
-        U = \delta(\mathrm{BN}(W_0 X)), \qquad
+        U = \delta(\mathrm{BN}(W_0 X)),
+
         e_k = \sum_i a_{ik}(u_i - d_k), \quad a_{ik} = \mathrm{softmax}_k(s_k \lVert u_i - d_k\rVert^2)
 
         e = \tfrac1K \sum_k \delta(\mathrm{BN}_K(e_k)) \in \mathbb{R}^{B\times C}, \qquad

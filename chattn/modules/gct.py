@@ -18,7 +18,8 @@ class GCT(ChannelAttention):
 
     .. math::
         s_c = \alpha_c \sqrt{\textstyle\sum_{h,w} X_c^2 + \epsilon}, \qquad
-        \hat s_c = \frac{\gamma_c\, s_c}{\sqrt{\mathrm{mean}_c(s_c^2) + \epsilon}}, \qquad
+        \hat s_c = \frac{\gamma_c\, s_c}{\sqrt{\mathrm{mean}_c(s_c^2) + \epsilon}},
+
         Y = X \cdot (1 + \tanh(\hat s + \beta))
 
     ``l1`` mode: :math:`s_c = \alpha_c \sum |X_c|`, :math:`\hat s_c = \gamma_c s_c / (\mathrm{mean}_c|s_c| + \epsilon)`.

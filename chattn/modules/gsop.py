@@ -17,10 +17,12 @@ class GSoP(ChannelAttention):
     r"""Channel GSoP block (GSoP-Net1): a covariance squeeze and a row-wise convolution excitation.
 
     .. math::
-        Z = \delta(\mathrm{BN}(W_{DR}\,\delta(X))) \in \mathbb{R}^{B\times d\times H'\times W'}, \qquad
+        Z = \delta(\mathrm{BN}(W_{DR}\,\delta(X))) \in \mathbb{R}^{B\times d\times H'\times W'},
+
         \Sigma = \tfrac{1}{M}(Z-\mu)(Z-\mu)^\top \in \mathbb{R}^{B\times d\times d}
 
-        q = \mathrm{RowConv}(\mathrm{BN}_d(\Sigma)) \in \mathbb{R}^{B\times 4d}, \qquad
+        q = \mathrm{RowConv}(\mathrm{BN}_d(\Sigma)) \in \mathbb{R}^{B\times 4d},
+
         a = \sigma(W q + b) \in \mathbb{R}^{B\times C}, \qquad Y = a \cdot X
 
     The official ``Covpool`` multiplies by an M x M centering matrix; centring the features first

@@ -1,0 +1,159 @@
+"""Train the runs of several ``python -m chattn.train`` command lines as one queue, a run at a time
+per worker, stopping before a deadline, committing each record as it arrives.
+
+    python scripts/train_queue.py QUEUE --workers 2 --until 21:10 --commit
+
+``QUEUE`` is a text file, one ``chattn.train`` command line a line (its arguments, as the README
+prints them; ``#`` starts a comment). Each line is planned by :func:`chattn.train.plan`, as the
+command itself would plan it (``--skip-existing`` is implied): its runs, seed-major, without those
+already recorded. The queue is every line's runs in the file's order, and ``--workers`` processes
+(one thread each, ``nice`` 19) take them one by one, so two workers never train the same run, and
+an interrupted queue resumes where it stopped when started again.
+
+A run is started only if it can end before ``--until``: its time is estimated from the newest
+record of the same module, task and width (seconds per epoch, times its epochs, plus a quarter),
+or one minute per epoch without one. With ``--commit``, each record (and seed 0's weights) is
+committed to the current branch of the checkout it is written in as soon as its run ends, so that a session that
+stops loses at most the runs under way.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import shlex
+import subprocess
+import sys
+import time
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from pathlib import Path
+
+
+def read_queue(path: Path) -> list[list[str]]:
+    """The command lines of a queue file, split as a shell splits them."""
+    lines = []
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        words = shlex.split(line, comments=True)
+        if words:
+            lines.append(words)
+    return lines
+
+
+def queued_runs(lines: list[list[str]]) -> list[dict]:
+    """Every run still to train, in queue order: ``{line, args, config, attn, seed, options, record}``.
+    A bad line stops here (``SystemExit``, with the command's own usage error), before any training."""
+    from chattn import train
+
+    runs = []
+    for i, words in enumerate(lines, 1):
+        parser = train._parser()
+        parser.prog = f"line {i}: python -m chattn.train"
+        args = parser.parse_args([*words, "--skip-existing"])
+        if args.summary:
+            parser.error("--summary trains nothing")
+        config, todo, _ = train.plan(args, parser)
+        runs += [dict(line=i, args=args, config=config, attn=name, seed=seed, options=options,
+                      record=train.record_path(args, config, name, seed, options))
+                 for name, seed, options in todo]
+    return runs
+
+
+def estimate(run: dict, default_per_epoch: float = 60.0) -> float:
+    """Seconds the run will take: the newest record of the same module, task and width (seconds
+    per epoch x epochs x 1.25), else ``default_per_epoch`` per epoch."""
+    from chattn.runs import WEIGHTS_DIR
+
+    c = run["config"]
+    best = None
+    for path in WEIGHTS_DIR.rglob(f"small_resnet_{run['attn']}_*seed*.json"):
+        r = json.loads(path.read_text())
+        if (r.get("task", "patches"), r["model"].get("width")) == (c.task, c.width) and r.get("seconds"):
+            if best is None or r["date"] > best["date"]:
+                best = r
+    per_epoch = best["seconds"] / best["epochs"] if best else default_per_epoch
+    return 1.25 * per_epoch * c.epochs
+
+
+def train_one(run: dict) -> dict:
+    """One run in this (worker) process, written as its command line writes it."""
+    import torch
+
+    from chattn import train
+
+    os.nice(max(0, 19 - os.nice(0)))                   # the lowest priority: builds and tests first
+    torch.set_num_threads(1)
+    a = run["args"]
+    return train.run_and_save(run["attn"], run["seed"], None if a.ship else a.out, a.ship, not a.no_weights,
+                              run["config"], a.curve, progress=False, options=run["options"])
+
+
+def commit(record: dict, path: Path) -> None:
+    """Commit the run's record at ``path`` (and its weights file, if it wrote one) to the current
+    branch of the checkout that holds it."""
+    files = [path.name] + ([record["weights"]] if record["weights"] else [])
+    subprocess.run(["git", "add", "--", *files], cwd=path.parent, check=True)
+    options = " ".join(f"{k}={v}" for k, v in sorted((record["model"].get("options") or {}).items()))
+    subprocess.run(["git", "commit", "-q", "-m",
+                    f"Training record: {record['attn']}{' ' + options if options else ''} seed {record['seed']}, "
+                    f"{record['task']}, {record['epochs']} epochs: test {100 * record['test_accuracy']:.2f} % "
+                    f"({record['seconds']:.0f} s)", "--", *files], cwd=path.parent, check=True)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("queue", type=Path, help="a file of chattn.train command lines")
+    p.add_argument("--workers", type=int, default=2, help="runs side by side (default 2)")
+    p.add_argument("--until", help="HH:MM (today, local time) or seconds since the epoch: start no run "
+                                   "that would end after it")
+    p.add_argument("--commit", action="store_true", help="git commit each record as it arrives")
+    p.add_argument("--dry-run", action="store_true", help="list the runs and their estimates, train nothing")
+    args = p.parse_args(argv)
+    if args.workers < 1:
+        p.error("--workers must be >= 1")
+    deadline = float("inf")
+    if args.until:
+        if args.until.isdigit():
+            deadline = float(args.until)
+        else:
+            h, m = (int(v) for v in args.until.split(":"))
+            deadline = datetime.datetime.now().replace(hour=h, minute=m, second=0, microsecond=0).timestamp()
+    runs = queued_runs(read_queue(args.queue))
+    print(f"{len(runs)} runs to train", flush=True)
+    if args.dry_run:
+        for r in runs:
+            print(f"line {r['line']}: {r['attn']} {r['options'] or ''} seed {r['seed']}, "
+                  f"~{estimate(r) / 60:.0f} min -> {r['record']}")
+        return 0
+    import multiprocessing
+
+    pending, running, done = list(runs), {}, 0
+    with ProcessPoolExecutor(args.workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        while pending or running:
+            while pending and len(running) < args.workers:
+                run = next((r for r in pending if time.time() + estimate(r) <= deadline), None)
+                if run is None:                        # nothing fits before the deadline
+                    print(f"{len(pending)} runs left: none would end before the deadline", flush=True)
+                    pending = []
+                    break
+                pending.remove(run)
+                if run["record"].is_file():           # another queue trained it meanwhile
+                    continue
+                running[pool.submit(train_one, run)] = run
+            if not running:
+                break
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                run = running.pop(future)
+                record = future.result()
+                done += 1
+                print(f"{run['attn']} {run['options'] or ''} seed {run['seed']}: test "
+                      f"{100 * record['test_accuracy']:.2f} % in {record['seconds']:.0f} s "
+                      f"({done} done, {len(pending) + len(running)} left)", flush=True)
+                if args.commit:
+                    commit(record, run["record"])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,87 @@
+"""scripts/train_queue.py: the runs of several chattn.train command lines as one queue, planned
+as the command plans them, resumable, stopping before a deadline, committing each record."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SCRIPT = ROOT / "scripts" / "train_queue.py"
+TINY = "--epochs 1 --per-class 4 --test-per-class 2 --no-weights"
+
+
+def queue(tmp_path: Path, *lines: str) -> Path:
+    path = tmp_path / "queue.txt"
+    path.write_text("# a comment line\n" + "\n".join(lines) + "\n")
+    return path
+
+
+def run(*args) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(SCRIPT), *map(str, args)], capture_output=True, text=True,
+                          cwd=ROOT, timeout=600)
+
+
+def test_the_queue_is_every_line_planned_as_the_command_plans_it(tmp_path):
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        import train_queue
+    finally:
+        sys.path.remove(str(ROOT / "scripts"))
+    from chattn import train
+
+    out = tmp_path / "runs"
+    lines = train_queue.read_queue(queue(tmp_path, f"--attn none --seeds 2 --out '{out}' {TINY}",
+                                         f"--sweep se:reduction=2,8 --seeds 2 --out {out} {TINY}  # r"))
+    runs = train_queue.queued_runs(lines)
+    # seed-major within a line, the file's order across lines
+    assert [(r["line"], r["attn"], r["options"], r["seed"]) for r in runs] == [
+        (1, "none", {}, 0), (1, "none", {}, 1),
+        (2, "se", {"reduction": 2}, 0), (2, "se", {"reduction": 8}, 0),
+        (2, "se", {"reduction": 2}, 1), (2, "se", {"reduction": 8}, 1)]
+    args = train._parser().parse_args(lines[1] + ["--skip-existing"])
+    assert [(r["attn"], r["seed"], r["options"]) for r in runs[2:]] == train.plan(args)[1]
+    assert runs[3]["record"] == out / "small_resnet_se_reduction8_seed0.json"
+    # a recorded run is not queued again
+    out.mkdir()
+    runs[0]["record"].write_text("{}")
+    assert [(r["attn"], r["seed"]) for r in train_queue.queued_runs(lines)][:1] == [("none", 1)]
+    assert train_queue.estimate(runs[0], default_per_epoch=10) > 0
+    # without a parser, a bad line is a ValueError naming what is wrong
+    with pytest.raises(ValueError, match="cbam"):
+        train.plan(train._parser().parse_args(["--attn", "cbam"]))
+
+
+def test_a_bad_line_stops_the_queue_before_any_training(tmp_path):
+    done = run(queue(tmp_path, f"--attn none --out {tmp_path} {TINY}", "--attn cbam"), "--dry-run")
+    assert done.returncode == 2 and "line 2" in done.stderr and "cbam" in done.stderr
+
+
+@pytest.mark.slow
+def test_the_queue_trains_resumes_stops_before_the_deadline_and_commits(tmp_path):
+    repo = tmp_path / "repo"
+    out = repo / "runs"
+    out.mkdir(parents=True)
+    for cmd in (["init", "-q"], ["config", "user.email", "t@example.com"], ["config", "user.name", "t"]):
+        subprocess.run(["git", *cmd], cwd=repo, check=True)
+    q = queue(tmp_path, f"--attn none --seeds 2 --out {out} {TINY}", f"--attn eca --out {out} {TINY}")
+    # a deadline now: nothing would end before it
+    stopped = run(q, "--until", str(int(time.time())))
+    assert stopped.returncode == 0 and "none would end before the deadline" in stopped.stdout
+    assert not list(out.glob("*.json"))
+    done = run(q, "--workers", "2", "--commit")
+    assert done.returncode == 0, done.stderr
+    names = sorted(p.name for p in out.glob("*.json"))
+    assert names == ["small_resnet_eca_seed0.json", "small_resnet_none_seed0.json", "small_resnet_none_seed1.json"]
+    for name in names:                         # what the command line itself would have written
+        r = json.loads((out / name).read_text())
+        assert r["epochs"] == 1 and r["per_class"] == 4 and r["threads"] == 1 and r["weights"] is None
+    log = subprocess.run(["git", "log", "--format=%s"], cwd=repo, capture_output=True, text=True).stdout
+    assert log.count("Training record:") == 3 and "eca seed 0" in log
+    assert not subprocess.run(["git", "status", "--porcelain"], cwd=repo, capture_output=True, text=True).stdout
+    again = run(q)                             # resumes: nothing left
+    assert again.returncode == 0 and "0 runs to train" in again.stdout
