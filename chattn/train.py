@@ -814,7 +814,15 @@ def plan(args: argparse.Namespace, parser: argparse.ArgumentParser | None = None
 
 
 def record_path(args: argparse.Namespace, config: Config, name: str, seed: int, options: dict) -> Path:
-    """Where the command line ``args`` writes the record of run ``(name, seed, options)``."""
+    """Where the command line ``args`` writes the record of run ``(name, seed, options)``.
+
+    Args:
+        args: the parsed command line (its ``--out``, ``--ship`` and ``--curve``).
+        config: its recipe (:func:`plan`'s).
+        name: the module (``'none'``: the plain network).
+        seed: the run's seed.
+        options: the run's module options.
+    """
     where = out_dir(config, options, args.out, args.ship, args.curve)
     network = {"width": config.width, "depth": config.depth} if config.arch == "small" else {}
     return where / (stem(name, seed, config.arch, options, network) + ".json")
