@@ -92,12 +92,17 @@ def commit(record: dict, path: Path) -> None:
     """Commit the run's record at ``path`` (and its weights file, if it wrote one) to the current
     branch of the checkout that holds it."""
     files = [path.name] + ([record["weights"]] if record["weights"] else [])
-    subprocess.run(["git", "add", "--", *files], cwd=path.parent, check=True)
     options = " ".join(f"{k}={v}" for k, v in sorted((record["model"].get("options") or {}).items()))
-    subprocess.run(["git", "commit", "-q", "-m",
-                    f"Training record: {record['attn']}{' ' + options if options else ''} seed {record['seed']}, "
-                    f"{record['task']}, {record['epochs']} epochs: test {100 * record['test_accuracy']:.2f} % "
-                    f"({record['seconds']:.0f} s)", "--", *files], cwd=path.parent, check=True)
+    message = (f"Training record: {record['attn']}{' ' + options if options else ''} seed {record['seed']}, "
+               f"{record['task']}, {record['epochs']} epochs: test {100 * record['test_accuracy']:.2f} % "
+               f"({record['seconds']:.0f} s)")
+    for command in (["git", "add", "--", *files], ["git", "commit", "-q", "-m", message, "--", *files]):
+        for attempt in range(5):                       # someone else's git may hold the index lock
+            if subprocess.run(command, cwd=path.parent).returncode == 0:
+                break
+            time.sleep(2 ** attempt)
+        else:
+            raise RuntimeError(f"{' '.join(command[:2])} failed five times in {path.parent}")
 
 
 def main(argv=None) -> int:
