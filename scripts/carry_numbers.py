@@ -14,13 +14,13 @@ each number replaced by the new message's number at the same place:
     old  "E = 24 epochs ... over 2 seeds"   ->  "E = 24 轮 ... 2 个随机种子上"
     new  "E = 48 epochs ... over 3 seeds"   ->  "E = 48 轮 ... 3 个随机种子上"
 
-A number is a run of digits, with a decimal part and a sign (``+0.12``, ``−3.5``, ``97.72``),
-not touching a letter (``top16``, ``1e-3``, ``2E`` are words). The translation is carried only
-when it is unambiguous: every number that changes appears, as written, in the old translation,
-no more often than in the old message, and all its places in the old message change to the same
-new number; when several old messages share the new one's wording, they must all give the same
-translation. Anything else (a changed word, a number the translator wrote out as 两, a list that
-grew) is left empty or fuzzy for a translator, and ``scripts/translations.py`` lists it.
+The rule (what a number is, when a carry is unambiguous) is ``book/_ext/i18n_carry.py``'s, which
+the Chinese build applies too: a page whose generated sentence has new numbers still builds, the
+sentence translated by the same rule, before anyone runs this script (and ``tests/test_i18n.py``
+counts such a message as translated). This script writes those carries into the catalogues, so
+that they hold what the site shows. Anything the rule does not carry (a changed word, a number the
+translator wrote out as 两, a list that grew) is left empty or fuzzy for a translator, and
+``scripts/translations.py`` lists it.
 
 The steps: (1) each message of a template (``_build/gettext/<page>.pot``) that its catalogue lacks
 and :func:`carry` can translate is added to the catalogue, translated; (2) ``sphinx-intl update``
@@ -43,35 +43,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 LOCALES = ROOT / "locales" / "zh_CN" / "LC_MESSAGES"
 
-NUMBER = re.compile(r"(?<![\w.\-+\u2212])[-+\u2212]?\d+(?:\.\d+)?(?![\w]|\.\d)")
-
-
-def numbers(text: str) -> list[str]:
-    """The numbers of ``text``, in order, as written."""
-    return NUMBER.findall(text)
-
-
-def wording(text: str) -> str:
-    """``text`` with every number replaced by one placeholder: two texts of the same wording."""
-    return NUMBER.sub("\0", text)
-
-
-def carry(old_id: str, old_str: str, new_id: str) -> str | None:
-    """The translation of ``new_id`` made from ``old_str``, the translation of ``old_id``, or
-    ``None`` when the two messages differ in more than their numbers or the carry is ambiguous."""
-    if wording(old_id) != wording(new_id) or not old_str:
-        return None
-    old, new = numbers(old_id), numbers(new_id)
-    to: dict[str, str] = {}
-    for a, b in zip(old, new):
-        if to.setdefault(a, b) != b:
-            return None                        # one old number, two new ones: which is which?
-    changed = {a: b for a, b in to.items() if a != b}
-    in_str = numbers(old_str)
-    for a in changed:
-        if not 0 < in_str.count(a) <= old.count(a):
-            return None                        # written otherwise (两), or also a constant there
-    return NUMBER.sub(lambda m: changed.get(m.group(0), m.group(0)), old_str)
+sys.path.insert(0, str(ROOT / "book" / "_ext"))
+from i18n_carry import NUMBER, carry, numbers, wording  # noqa: E402,F401  (the rule the Chinese build shares)
 
 
 # --- .po files, edited entry by entry -------------------------------------------------------------
@@ -259,7 +232,8 @@ def main(argv: list[str] | None = None) -> int:
         if po.is_file():
             made += [(po, *m) for m in carry_catalogue(po, template_messages(pot), args.dry_run)]
     if not args.dry_run:
-        subprocess.run([sys.executable, "-m", "sphinx_intl", "update",     # this Python's, PATH or not "-p", str(args.gettext), "-l", "zh_CN",
+        subprocess.run([sys.executable, "-m", "sphinx_intl", "update",     # this Python's, PATH or not
+                        "-p", str(args.gettext), "-l", "zh_CN",
                         "-d", str(LOCALES.parent.parent), "-w", "0"], check=True)           # (2)
         for po in sorted(LOCALES.rglob("*.po")):
             strip_format_flags(po)                                                       # (3)

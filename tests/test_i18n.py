@@ -169,6 +169,55 @@ def test_every_page_has_a_catalogue():
     assert set(toc_files()) <= have, sorted(set(toc_files()) - have)
 
 
+CARRY_BUILD_PO = """msgid ""
+msgstr ""
+"Content-Type: text/plain; charset=UTF-8\\n"
+
+msgid "Title"
+msgstr "标题"
+
+msgid "Of the grid's 60 runs, 12 are trained and shipped so far."
+msgstr "网格的 60 次运行中，目前已训练并发布 12 次。"
+"""
+
+
+def _tiny_book(root: Path, sentence: str) -> subprocess.CompletedProcess:
+    """A one-page Chinese build with this extension (``-W``) of a page saying ``sentence``, against
+    a catalogue translating the sentence with 12 runs."""
+    (root / "locales" / "zh_CN" / "LC_MESSAGES").mkdir(parents=True)
+    (root / "locales" / "zh_CN" / "LC_MESSAGES" / "index.po").write_text(CARRY_BUILD_PO, encoding="utf-8")
+    (root / "conf.py").write_text(
+        f"import sys\nsys.path.insert(0, {str(ROOT / 'book' / '_ext')!r})\n"
+        "extensions = ['myst_nb', 'chattn_i18n']\nlanguage = 'zh_CN'\nlocale_dirs = ['locales']\n"
+        "gettext_compact = False\n", encoding="utf-8")
+    (root / "index.rst").write_text(f"Title\n=====\n\n{sentence}\n", encoding="utf-8")
+    return subprocess.run([sys.executable, "-m", "sphinx", "-W", "-q", "-b", "html", str(root), str(root / "out")],
+                          capture_output=True, text=True)
+
+
+def test_the_chinese_build_carries_new_numbers_and_fails_on_new_words(tmp_path):
+    """A generated sentence whose numbers changed (new training records) builds, translated by
+    carrying its numbers over, and counts as translated; one whose words changed fails the build."""
+    done = _tiny_book(tmp_path / "numbers", "Of the grid's 60 runs, 20 are trained and shipped so far.")
+    assert done.returncode == 0, done.stderr[-2000:]
+    page = (tmp_path / "numbers" / "out" / "index.html").read_text(encoding="utf-8")
+    assert "网格的 60 次运行中，目前已训练并发布 20 次。" in page and "12 次" not in page
+    record = json.loads((tmp_path / "numbers" / "out" / "_i18n" / "index.json").read_text(encoding="utf-8"))
+    assert record["untranslated"] == 0 and len(record["carried"]) == 1
+
+    done = _tiny_book(tmp_path / "words", "Of the grid's 60 runs, 20 are trained and shipped already.")
+    assert done.returncode != 0 and "untranslated message" in done.stderr, done.stderr[-2000:]
+
+
+def test_a_message_with_new_numbers_counts_as_translated_new_words_do_not(tmp_path, monkeypatch):
+    po = tmp_path / "page.po"
+    po.write_text(CARRY_BUILD_PO, encoding="utf-8")
+    monkeypatch.setattr(translations, "LOCALES", tmp_path)
+    new_numbers = "Of the grid's 60 runs, 20 are trained and shipped so far."
+    new_words = "Of the grid's 60 runs, 20 are trained and shipped already."
+    assert translations.problems("page", [new_numbers, new_words]) == [(new_words, "not in the catalogue")]
+
+
 # ---------------------------------------------------------------- the build
 
 @pytest.mark.built

@@ -14,7 +14,10 @@ This extension adds what the book needs around that:
 2. **Every message is accounted for.** In a translated build, each translatable message of each
    page (what the ``gettext`` builder would extract) is looked up in the page's catalogue before
    ``Locale`` runs; one that is missing or fuzzy (``.mo`` files leave fuzzy entries out) is a
-   warning, so ``-W`` fails the build, and the messages of every page are written to
+   warning, so ``-W`` fails the build, unless its text differs from a translated message of the
+   page only in its numbers (a sentence generated from new training records): then it is
+   translated by carrying the numbers over (``i18n_carry``, the rule ``scripts/carry_numbers.py``
+   writes into the catalogues). The messages of every page are written to
    ``<outdir>/_i18n/<docname>.json`` for ``tests/test_i18n.py``, which counts them against the
    catalogues.
 3. **A language switch on every page**: a header button to the same page in the other language,
@@ -250,6 +253,7 @@ class TranslationCheck(SphinxTransform):
                  if needs_translation(msg) and not _sphinx_own(msg)
                  and not any(a in front for a in _ancestors(node))]
         found += [(self.document, text) for text in glued]
+        carried = _carry_numbers(self, [msg for _, msg in found if msg not in known])
         for node, msg in found:
             messages.append(msg)
             if msg in known and _from_docstring(node):
@@ -269,8 +273,36 @@ class TranslationCheck(SphinxTransform):
         page.translate = lambda text: known.get(text, text)
         out = Path(self.app.outdir) / "_i18n" / f"{docname}.json"
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps({"domain": domain, "messages": messages, "untranslated": missing},
-                                  ensure_ascii=False, indent=0), encoding="utf-8")
+        out.write_text(json.dumps({"domain": domain, "messages": messages, "untranslated": missing,
+                                   "carried": carried}, ensure_ascii=False, indent=0), encoding="utf-8")
+
+
+def _carry_numbers(transform: SphinxTransform, messages: list[str]) -> dict[str, str]:
+    """Translate the messages the catalogue lacks whose text differs from a translated message of
+    the page only in its numbers (a generated sentence after new training records), by
+    ``i18n_carry``'s rule, the one ``scripts/carry_numbers.py`` writes into the catalogues; return
+    them, ``msgid -> msgstr``. They join the page's catalogue and the translator ``Locale`` reads."""
+    from os import path
+
+    from sphinx.locale import init as init_locale
+
+    from i18n_carry import Carrier
+
+    known = _catalog(transform)
+    if not messages or not known:
+        return {}
+    carrier = Carrier(known)
+    carried = {msg: text for msg in dict.fromkeys(messages) if (text := carrier(msg)) is not None}
+    if carried:
+        dirs = [path.join(transform.env.srcdir, d) for d in transform.config.locale_dirs]
+        domain = docname_to_domain(transform.env.docname, transform.config.gettext_compact)
+        translator, _ = init_locale(dirs, transform.config.language, domain)   # Locale's, cached
+        getattr(translator, "_catalog", {}).update(carried)
+        known.update(carried)
+        for msg in carried:
+            logger.info("translation carried over to new numbers (scripts/carry_numbers.py writes it "
+                        "into %s.po): %.70r", domain, msg)
+    return carried
 
 
 def _from_docstring(node) -> bool:
