@@ -8,7 +8,10 @@ prints them; ``#`` starts a comment). Each line is planned by :func:`chattn.trai
 command itself would plan it (``--skip-existing`` is implied): its runs, seed-major, without those
 already recorded. The queue is every line's runs in the file's order, and ``--workers`` processes
 (one thread each, ``nice`` 19) take them one by one, so two workers never train the same run, and
-an interrupted queue resumes where it stopped when started again.
+an interrupted queue resumes where it stopped when started again. ``--seed-0-last`` puts each
+line's seed-0 runs after its other seeds: with ``--ship`` only seed 0 writes weights into the
+package, so a sweep whose records land over several sessions adds its weights last, together
+(the wheel has a size budget, ``tests/test_colab_like.py``).
 
 A run is started only if it can end before ``--until``: its time is estimated from the newest
 record of the same module, task and width (seconds per epoch, times its epochs, plus a quarter),
@@ -40,9 +43,10 @@ def read_queue(path: Path) -> list[list[str]]:
     return lines
 
 
-def queued_runs(lines: list[list[str]]) -> list[dict]:
+def queued_runs(lines: list[list[str]], seed_0_last: bool = False) -> list[dict]:
     """Every run still to train, in queue order: ``{line, args, config, attn, seed, options, record}``.
-    A bad line stops here (``SystemExit``, with the command's own usage error), before any training."""
+    A bad line stops here (``SystemExit``, with the command's own usage error), before any training.
+    ``seed_0_last``: each line's seed-0 runs after its other seeds (same runs, another order)."""
     from chattn import train
 
     runs = []
@@ -53,6 +57,8 @@ def queued_runs(lines: list[list[str]]) -> list[dict]:
         if args.summary:
             parser.error("--summary trains nothing")
         config, todo, _ = train.plan(args, parser)
+        if seed_0_last:
+            todo = sorted(todo, key=lambda run: run[1] == 0)          # stable: seed-major otherwise
         runs += [dict(line=i, args=args, config=config, attn=name, seed=seed, options=options,
                       record=train.record_path(args, config, name, seed, options))
                  for name, seed, options in todo]
@@ -113,6 +119,8 @@ def main(argv=None) -> int:
                                    "that would end after it")
     p.add_argument("--commit", action="store_true", help="git commit each record as it arrives")
     p.add_argument("--dry-run", action="store_true", help="list the runs and their estimates, train nothing")
+    p.add_argument("--seed-0-last", action="store_true",
+                   help="each line's seed-0 runs (the ones whose weights --ship writes) after its other seeds")
     args = p.parse_args(argv)
     if args.workers < 1:
         p.error("--workers must be >= 1")
@@ -123,7 +131,7 @@ def main(argv=None) -> int:
         else:
             h, m = (int(v) for v in args.until.split(":"))
             deadline = datetime.datetime.now().replace(hour=h, minute=m, second=0, microsecond=0).timestamp()
-    runs = queued_runs(read_queue(args.queue))
+    runs = queued_runs(read_queue(args.queue), args.seed_0_last)
     print(f"{len(runs)} runs to train", flush=True)
     if args.dry_run:
         for r in runs:

@@ -43,6 +43,11 @@ def test_the_queue_is_every_line_planned_as_the_command_plans_it(tmp_path):
         (1, "none", {}, 0), (1, "none", {}, 1),
         (2, "se", {"reduction": 2}, 0), (2, "se", {"reduction": 8}, 0),
         (2, "se", {"reduction": 2}, 1), (2, "se", {"reduction": 8}, 1)]
+    # --seed-0-last: the same runs, each line's seed 0 after its other seeds
+    last = [(r["line"], r["attn"], r["options"], r["seed"]) for r in train_queue.queued_runs(lines, seed_0_last=True)]
+    assert last == [(1, "none", {}, 1), (1, "none", {}, 0),
+                    (2, "se", {"reduction": 2}, 1), (2, "se", {"reduction": 8}, 1),
+                    (2, "se", {"reduction": 2}, 0), (2, "se", {"reduction": 8}, 0)]
     args = train._parser().parse_args(lines[1] + ["--skip-existing"])
     assert [(r["attn"], r["seed"], r["options"]) for r in runs[2:]] == train.plan(args)[1]
     assert runs[3]["record"] == out / "small_resnet_se_reduction8_seed0.json"
