@@ -137,6 +137,9 @@ def main(argv=None) -> int:
         for r in runs:
             print(f"line {r['line']}: {r['attn']} {r['options'] or ''} seed {r['seed']}, "
                   f"~{estimate(r) / 60:.0f} min -> {r['record']}")
+        total = sum(estimate(r) for r in runs) * 0.8                 # without the estimates' margin
+        print(f"about {total / 3600:.1f} CPU-hours, {total / 3600 / args.workers:.1f} hours on "
+              f"{args.workers} workers (from the newest records' seconds per epoch)")
         return 0
     import multiprocessing
 
