@@ -11,7 +11,9 @@ already recorded. The queue is every line's runs in the file's order, and ``--wo
 an interrupted queue resumes where it stopped when started again. ``--seed-0-last`` puts each
 line's seed-0 runs after its other seeds: with ``--ship`` only seed 0 writes weights into the
 package, so a sweep whose records land over several sessions adds its weights last, together
-(the wheel has a size budget, ``tests/test_colab_like.py``).
+(the wheel has a size budget, ``tests/test_colab_like.py``). A folder the queue writes into that
+holds records of another kind of CPU (AVX2, AVX512: a run's floats depend on it) is named at the
+start: the E = 24 grid so far is all AVX2.
 
 A run is started only if it can end before ``--until``: its time is estimated from the newest
 record of the same module, task and width (seconds per epoch, times its epochs, plus a quarter),
@@ -63,6 +65,23 @@ def queued_runs(lines: list[list[str]], seed_0_last: bool = False) -> list[dict]
                       record=train.record_path(args, config, name, seed, options))
                  for name, seed, options in todo]
     return runs
+
+
+def _capability() -> str:
+    import torch
+
+    return torch.backends.cpu.get_cpu_capability()
+
+
+def other_cpus(runs: list[dict]) -> dict[Path, list[str]]:
+    """The folders the runs write into whose records were made on another kind of CPU than this
+    one (``cpu_capability``: AVX2, AVX512...), with those kinds."""
+    here, out = _capability(), {}
+    for folder in sorted({r["record"].parent for r in runs}):
+        kinds = {json.loads(p.read_text()).get("cpu_capability") for p in folder.glob("*.json")} - {None, here}
+        if kinds:
+            out[folder] = sorted(kinds)
+    return out
 
 
 def estimate(run: dict, default_per_epoch: float = 60.0) -> float:
@@ -133,6 +152,10 @@ def main(argv=None) -> int:
             deadline = datetime.datetime.now().replace(hour=h, minute=m, second=0, microsecond=0).timestamp()
     runs = queued_runs(read_queue(args.queue), args.seed_0_last)
     print(f"{len(runs)} runs to train", flush=True)
+    for folder, kinds in other_cpus(runs).items():
+        print(f"note: {folder} holds records made on {', '.join(kinds)} CPUs; this one is "
+              f"{_capability()}. A run's floats depend on the kind (README: reproducible bit for bit "
+              f"on the same kind), so its seeds' pairs mix kinds.", flush=True)
     if args.dry_run:
         for r in runs:
             print(f"line {r['line']}: {r['attn']} {r['options'] or ''} seed {r['seed']}, "

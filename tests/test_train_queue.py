@@ -56,6 +56,10 @@ def test_the_queue_is_every_line_planned_as_the_command_plans_it(tmp_path):
     runs[0]["record"].write_text("{}")
     assert [(r["attn"], r["seed"]) for r in train_queue.queued_runs(lines)][:1] == [("none", 1)]
     assert train_queue.estimate(runs[0], default_per_epoch=10) > 0
+    # records of another kind of CPU in a folder the queue writes into are named
+    assert train_queue.other_cpus(runs) == {}
+    runs[0]["record"].write_text('{"cpu_capability": "NEON"}')
+    assert train_queue.other_cpus(runs) == {out: ["NEON"]}
     # without a parser, a bad line is a ValueError naming what is wrong
     with pytest.raises(ValueError, match="cbam"):
         train.plan(train._parser().parse_args(["--attn", "cbam"]))
