@@ -382,6 +382,23 @@ def test_compare_grid_is_every_module_against_the_plain_network(task):
     assert len([r for r in table.compared if r.holm_p is not None]) == 11
 
 
+def test_the_comparisons_read_the_runs_of_another_epoch_count():
+    """epochs=: the E = 24 grid, while the book still reads chattn.runs.EPOCHS (its runs arrive
+    over several sessions; a comparison of the seeds shipped so far)."""
+    records = pretrained.records("patches", epochs=24)
+    table = analysis.compare_grid("patches", epochs=24)
+    from chattn.runs import EPOCHS
+
+    assert "24 epochs" in table.title and f"{EPOCHS['patches']} epochs" in analysis.compare_grid("patches").title
+    plain = {r["seed"]: 100 * r["test_accuracy"] for r in records if r["attn"] == "none"}
+    assert table.reference.label == "plain" and len(plain) >= 2
+    for row in table.compared:
+        mine = {r["seed"]: 100 * r["test_accuracy"] for r in records if r["attn"] == row.label}
+        assert row.comparison.differences == pytest.approx(tuple(mine[s] - plain[s] for s in sorted(mine)))
+    with pytest.raises(ValueError, match="epochs"):
+        analysis.compare_grid("patches", epochs=7)
+
+
 def test_compare_control_finds_a_plain_network_of_the_modules_size(monkeypatch):
     grid = pretrained.records("recoloured")
     gsop = next(r["params"] for r in grid if r["attn"] == "gsop")
@@ -389,12 +406,12 @@ def test_compare_control_finds_a_plain_network_of_the_modules_size(monkeypatch):
     wide = [{**r, "params": int(gsop * 1.05), "model": {**r["model"], "width": 48},
              "test_accuracy": r["test_accuracy"] + 0.01 * (1 + r["seed"])} for r in plain]
     too_wide = [{**r, "params": int(gsop * 1.5), "model": {**r["model"], "width": 64}} for r in plain]
-    monkeypatch.setattr(pretrained, "control_records", lambda task: wide + too_wide, raising=False)
+    monkeypatch.setattr(pretrained, "control_records", lambda task, epochs=None: wide + too_wide)
     table = analysis.compare_control("gsop", "recoloured")
     assert table.reference.label == "plain, width 48" and table.reference.parameters == int(gsop * 1.05)
     assert [r.label for r in table.compared] == ["gsop", "plain"]
     assert table.row("plain").comparison.differences == pytest.approx((-1.0, -2.0, -3.0))
-    monkeypatch.setattr(pretrained, "control_records", lambda task: too_wide, raising=False)
+    monkeypatch.setattr(pretrained, "control_records", lambda task, epochs=None: too_wide)
     with pytest.raises(ValueError, match="no capacity control within ±10%"):
         analysis.compare_control("gsop", "recoloured")
 

@@ -187,8 +187,8 @@ def test_table_text_and_html():
     assert "nan" not in text.lower() and "inf" not in text.lower()
     assert "nan" not in page.lower() and "<table" in page and "overflow-x:auto" in page
     assert "gct: one seed pair only" in text
-    assert "eca: 2 seed pairs; seed 2 only one side has." in text     # missing seeds
-    assert "gct: 1 seed pair; seeds 1, 2 only one side has." in text
+    assert "eca: 2 seed pairs; seed 2 has a run on one side only (unpaired, left out)." in text     # missing seeds
+    assert "gct: 1 seed pair; seeds 1, 2 have a run on one side only (unpaired, left out)." in text
     assert "gsop: 3 seed pairs" not in text
     assert max(len(line) for line in text.splitlines()[:7]) <= 90     # compact enough for a phone's box
 

@@ -403,7 +403,8 @@ class ComparisonTable:
             if alone:
                 n = r.comparison.n
                 notes.append(f"{r.label}: {n} seed pair{'s' * (n != 1)}; seed{'s' * (len(alone) > 1)} "
-                             f"{', '.join(map(str, alone))} only one side has.")
+                             f"{', '.join(map(str, alone))} ha{'ve' if len(alone) > 1 else 's'} a run on "
+                             f"one side only (unpaired, left out).")
         notes += [f"{r.label}: {r.comparison.why}." for r in self.compared if r.comparison.why]
         return notes + list(self.notes)
 

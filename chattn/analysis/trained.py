@@ -294,7 +294,8 @@ def _epochs(records) -> str:
     return ", ".join(map(str, epochs)) + (" epoch" if epochs == [1] else " epochs")
 
 
-def compare_sweep(attn: str, task: str = "patches", *, alpha: float = 0.05) -> ComparisonTable:
+def compare_sweep(attn: str, task: str = "patches", *, alpha: float = 0.05,
+                  epochs: int | None = None) -> ComparisonTable:
     """Every value of ``attn``'s sweep against the chapter's default value (:func:`reference_value`),
     paired by seed, Holm over the values (:func:`chattn.analysis.stats.compare`).
 
@@ -305,6 +306,8 @@ def compare_sweep(attn: str, task: str = "patches", *, alpha: float = 0.05) -> C
         attn: a swept module.
         task: the task of the runs (the sweeps are trained on the photo patches).
         alpha: family-wise level of the table's conclusions.
+        epochs: the runs trained for this many epochs; ``None``: :data:`chattn.runs.EPOCHS` (the
+            book's E), as :mod:`chattn.pretrained`'s readers.
 
     Returns: a :class:`~chattn.analysis.stats.ComparisonTable`, one row per value.
     """
@@ -315,7 +318,7 @@ def compare_sweep(attn: str, task: str = "patches", *, alpha: float = 0.05) -> C
     key, values = _swept(attn)
     one_of(task, "task", TASKS)
     name = attn.lower()
-    records = pretrained.sweep_records(name)
+    records = pretrained.sweep_records(name, epochs=epochs)
     if task != "patches" or not records:
         raise ValueError(f"no run of {name}'s sweep is shipped for task={task!r}")
     reference = reference_value(name)
@@ -329,19 +332,21 @@ def compare_sweep(attn: str, task: str = "patches", *, alpha: float = 0.05) -> C
                          f"{task}, {_epochs(records)}")
 
 
-def compare_grid(task: str = "patches", *, alpha: float = 0.05) -> ComparisonTable:
+def compare_grid(task: str = "patches", *, alpha: float = 0.05, epochs: int | None = None) -> ComparisonTable:
     """Every module of the grid against the plain network (``plain``), paired by seed, Holm over
     the modules (:func:`chattn.pretrained.records` of ``task``).
 
     Args:
         task: ``"patches"`` or ``"recoloured"``.
         alpha: family-wise level of the table's conclusions.
+        epochs: the runs trained for this many epochs; ``None``: :data:`chattn.runs.EPOCHS` (the
+            book's E), as :mod:`chattn.pretrained`'s readers.
 
     Returns: a :class:`~chattn.analysis.stats.ComparisonTable`, the plain network first.
     """
     from .. import pretrained
 
-    records = pretrained.records(task)
+    records = pretrained.records(task, epochs=epochs)
     if not any(r["attn"] == "none" for r in records):
         raise ValueError(f"the grid of task={task!r} has no run of the plain network")
     names = list(dict.fromkeys(r["attn"] for r in records))
@@ -353,7 +358,7 @@ def compare_grid(task: str = "patches", *, alpha: float = 0.05) -> ComparisonTab
 
 
 def compare_control(attn: str, task: str = "patches", *, tolerance: float = 0.10,
-                    alpha: float = 0.05) -> ComparisonTable:
+                    alpha: float = 0.05, epochs: int | None = None) -> ComparisonTable:
     """Module ``attn`` and the plain network against the capacity control: a plain network of
     other width or depth whose parameters are within ``tolerance`` of the module's
     (:func:`chattn.pretrained.control_records`), paired by seed, Holm over the two rows.
@@ -363,17 +368,19 @@ def compare_control(attn: str, task: str = "patches", *, tolerance: float = 0.10
         task: ``"patches"`` or ``"recoloured"``.
         tolerance: the largest relative difference of parameters a control may have.
         alpha: family-wise level of the table's conclusions.
+        epochs: the runs trained for this many epochs; ``None``: :data:`chattn.runs.EPOCHS` (the
+            book's E), as :mod:`chattn.pretrained`'s readers.
 
     Raises ValueError when no such control is shipped, saying what to train.
     """
     from .. import pretrained
 
-    grid = pretrained.records(task)
+    grid = pretrained.records(task, epochs=epochs)
     module = [r for r in grid if r["attn"] == attn]
     if not module or attn == "none":
         raise ValueError(f"attn must be a module of the grid of task={task!r}, got {attn!r}")
     target = module[0]["params"]
-    controls = getattr(pretrained, "control_records", lambda task: [])(task)
+    controls = pretrained.control_records(task, epochs=epochs)
     fitting = [r for r in controls if r["attn"] == "none" and abs(r["params"] - target) <= tolerance * target]
     if not fitting:
         raise ValueError(f"no capacity control within ±{tolerance:.0%} of {attn}'s {target:,} parameters is "
