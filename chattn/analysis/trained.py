@@ -306,8 +306,7 @@ def compare_sweep(attn: str, task: str = "patches", *, alpha: float = 0.05,
         attn: a swept module.
         task: the task of the runs (the sweeps are trained on the photo patches).
         alpha: family-wise level of the table's conclusions.
-        epochs: the runs trained for this many epochs; ``None``: :data:`chattn.runs.EPOCHS` (the
-            book's E), as :mod:`chattn.pretrained`'s readers.
+        epochs: the runs trained for this many epochs; ``None``: :data:`chattn.runs.EPOCHS`.
 
     Returns: a :class:`~chattn.analysis.stats.ComparisonTable`, one row per value.
     """
@@ -339,8 +338,7 @@ def compare_grid(task: str = "patches", *, alpha: float = 0.05, epochs: int | No
     Args:
         task: ``"patches"`` or ``"recoloured"``.
         alpha: family-wise level of the table's conclusions.
-        epochs: the runs trained for this many epochs; ``None``: :data:`chattn.runs.EPOCHS` (the
-            book's E), as :mod:`chattn.pretrained`'s readers.
+        epochs: the runs trained for this many epochs; ``None``: :data:`chattn.runs.EPOCHS`.
 
     Returns: a :class:`~chattn.analysis.stats.ComparisonTable`, the plain network first.
     """
@@ -368,8 +366,7 @@ def compare_control(attn: str, task: str = "patches", *, tolerance: float = 0.10
         task: ``"patches"`` or ``"recoloured"``.
         tolerance: the largest relative difference of parameters a control may have.
         alpha: family-wise level of the table's conclusions.
-        epochs: the runs trained for this many epochs; ``None``: :data:`chattn.runs.EPOCHS` (the
-            book's E), as :mod:`chattn.pretrained`'s readers.
+        epochs: the runs trained for this many epochs; ``None``: :data:`chattn.runs.EPOCHS`.
 
     Raises ValueError when no such control is shipped, saying what to train.
     """
