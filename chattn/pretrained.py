@@ -169,7 +169,8 @@ def curve_records(task: str = "patches") -> dict[int, list[dict]]:
 
 def sweep_records(attn: str, epochs: int | None = None) -> list[dict]:
     """Every run of ``attn``'s sweep (:data:`SWEEPS`), each record with ``value`` (the swept
-    option's value) added, sorted by value and seed.
+    option's value) and ``source`` (``"sweep"`` or ``"grid"``, the folder it was read from) added,
+    sorted by value and seed.
 
     The grid's own value (:func:`chattn.runs.default_option`, when it is one of the sweep's values) comes from
     the sweep's folder when the sweep trained it, else from the grid's runs of ``attn`` (the same
@@ -191,10 +192,10 @@ def sweep_records(attn: str, epochs: int | None = None) -> list[dict]:
         options = r["model"].get("options") or {}
         value = options.get(key)
         if value in values and set(options) == {key}:
-            out.append({**r, "value": value})
+            out.append({**r, "value": value, "source": "sweep"})
     default = default_option(name, key)
     if default in values and not any(r["value"] == default for r in out):
-        out += [{**r, "value": default} for r in records(epochs=epochs)
+        out += [{**r, "value": default, "source": "grid"} for r in records(epochs=epochs)
                 if r["attn"] == name and not r["model"].get("options")]
     return sorted(out, key=lambda r: (values.index(r["value"]), r["seed"]))
 

@@ -526,3 +526,56 @@ def test_the_shipped_curves_choice_follows_the_rule():
 def test_curve_bad_input(call, error, words):
     with pytest.raises(error, match=words):
         call()
+
+
+# ---------------------------------------------------------------------------------- where a sweep's runs come from
+
+def _record(directory, attn, seed, options=None, epochs=24):
+    import json
+
+    from chattn import runs
+
+    directory.mkdir(parents=True, exist_ok=True)
+    rec = dict(attn=attn, seed=seed, epochs=epochs, test_accuracy=0.9, train_accuracy=1.0, params=1, seconds=1.0,
+               weights=None, model=dict(attn=attn, num_classes=8, width=32, depth=2, input_size=32,
+                                        options=options or {}))
+    (directory / f"{runs.stem(attn, seed, options=options)}.json").write_text(json.dumps(rec))
+
+
+def test_describe_sweep_gives_the_command_the_seeds_and_where_the_default_comes_from(tmp_path, monkeypatch):
+    from chattn import runs
+
+    monkeypatch.setattr(runs, "WEIGHTS_DIR", tmp_path)
+    grid = runs.ship_dir(epochs=24)
+    for seed in range(5):
+        _record(grid, "se", seed)                                     # the grid's SE, r = 4
+    for r, seeds in [(2, 3), (8, 3), (32, 2)]:
+        for seed in range(seeds):
+            _record(grid / "sweep", "se", seed, {"reduction": r})
+    text = analysis.describe_sweep("se", epochs=24)
+    assert text.startswith("The sweep's runs: `python -m chattn.train --sweep se:reduction=2,8,32 --seeds 3 "
+                           "--epochs 24`, 2 to 3 seeds per value")
+    assert "*r* = 4 is not trained again: its runs are the grid's" in text and "(5 seeds," in text
+    _record(grid / "sweep", "se", 2, {"reduction": 32})
+    _record(grid / "sweep", "se", 0, {"reduction": 4})               # the sweep trains r = 4 again
+    text = analysis.describe_sweep("se", epochs=24)
+    assert "--sweep se:reduction=2,4,8,32 --seeds 3" in text and "1 to 3 seeds per value" in text
+    assert "*r* = 4, the value of the network above, is trained again" in text and "grid's" not in text
+    _record(grid / "sweep", "eca", 0, {"k_size": 3})                 # ECA's default (psi) is no value
+    assert analysis.describe_sweep("eca", epochs=24) == (
+        "The sweep's runs: `python -m chattn.train --sweep eca:k_size=3 --seeds 1 --epochs 24`, 1 seed per "
+        "value, the recipe of the network above.")
+    with pytest.raises(ValueError, match="no run of fca's sweep is shipped at epochs=24"):
+        analysis.describe_sweep("fca", epochs=24)
+    with pytest.raises(ValueError, match="swept modules"):
+        analysis.describe_sweep("gct")
+
+
+@pytest.mark.parametrize("attn", sorted(pretrained.SWEEPS))
+def test_describe_sweep_of_the_shipped_sweeps_matches_their_records(attn):
+    key, values = pretrained.SWEEPS[attn]
+    own = [r for r in pretrained.sweep_records(attn) if r["source"] == "sweep"]
+    text = analysis.describe_sweep(attn)
+    trained_values = ",".join(str(v) for v in values if any(r["value"] == v for r in own))
+    assert f"--sweep {attn}:{key}={trained_values} --seeds {max(r['seed'] for r in own) + 1} " in text
+    assert f"--epochs {own[0]['epochs']}`" in text

@@ -283,11 +283,13 @@ def test_sweep_default_value_comes_from_the_sweep_else_from_the_grid(tmp_path, m
     assert [(r["value"], r["seed"], r["test_accuracy"]) for r in runs_] == [
         (4, 0, 0.90), (4, 1, 0.91), (4, 2, 0.92), (8, 0, 0.80), (8, 1, 0.81), (8, 2, 0.82)]
     assert [r["model"]["options"] for r in runs_[:3]] == [{}] * 3   # the grid's records, as they are
+    assert [r["source"] for r in runs_] == ["grid"] * 3 + ["sweep"] * 3
     # ECA's default (the adaptive k) is no sweep value: the grid does not join its sweep
     assert pretrained.sweep_records("eca") == []
     # when the sweep trained the default value itself, its own runs are used (today's data)
     _write_record(grid / "sweep", "se", 0, 0.5, {"reduction": 4})
-    assert [(r["value"], r["test_accuracy"]) for r in pretrained.sweep_records("se") if r["value"] == 4] == [(4, 0.5)]
+    assert [(r["value"], r["test_accuracy"], r["source"]) for r in pretrained.sweep_records("se")
+            if r["value"] == 4] == [(4, 0.5, "sweep")]
 
 
 def test_epochs_reads_the_runs_of_another_epoch_count(tmp_path, monkeypatch):
@@ -302,7 +304,7 @@ def test_epochs_reads_the_runs_of_another_epoch_count(tmp_path, monkeypatch):
     # the sweep at 24 epochs, with the grid at 24 epochs for its default value (r = 4)
     assert [(r["value"], r["test_accuracy"]) for r in pretrained.sweep_records("se", epochs=24)] == [
         (4, 0.95), (4, 0.96), (8, 0.95 - 0.15), (8, 0.96 - 0.15)]
-    assert pretrained.sweep_records("se") == [{**r, "value": 4} for r in pretrained.records()]
+    assert pretrained.sweep_records("se") == [{**r, "value": 4, "source": "grid"} for r in pretrained.records()]
     assert [r["seed"] for r in pretrained.control_records(epochs=24)] == [0, 1] and pretrained.control_records() == []
     assert pretrained.weights_path("se", epochs=24) == tmp_path / "patches" / "epochs24" / "small_resnet_se.safetensors"
     assert pretrained.weights_path("se", epochs=24, reduction=8).parent == ship_dir(epochs=24) / "sweep"

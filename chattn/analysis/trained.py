@@ -6,7 +6,8 @@ r"""The trained networks compared, with the one procedure of :mod:`chattn.analys
 - :func:`compare_sweep`: each value of a sweep (:data:`chattn.pretrained.SWEEPS`) against the
   chapter's default value (:func:`reference_value`), Holm over the values.
 - :func:`sweep` summarises a sweep per value, :func:`sweep_plot` / :func:`sweep_figure` draw it
-  for the book's column, :func:`sweep_table` prints it.
+  for the book's column, :func:`sweep_table` prints it, :func:`describe_sweep` says where its runs
+  come from.
 - :func:`curve` and :func:`curve_table`: the plain network trained for N epochs, N = 3, 6, 12, ...;
   :func:`choose_epochs` picks the epoch count E of a task from that curve, with its reasons
   (:meth:`EpochChoice.conclusions`).
@@ -30,7 +31,7 @@ from pathlib import Path
 
 from .stats import ComparisonTable, _and, compare
 
-__all__ = ["reference_value", "SweepPoint", "sweep", "sweep_plot", "sweep_figure", "sweep_table",
+__all__ = ["reference_value", "SweepPoint", "sweep", "sweep_plot", "sweep_figure", "sweep_table", "describe_sweep",
            "compare_grid", "compare_control", "compare_sweep", "COLUMN_INCHES", "CurvePoint", "Doubling",
            "EpochChoice", "curve", "curve_table", "choose_epochs"]
 
@@ -280,6 +281,51 @@ def sweep_table(attn: str, points=None) -> str:
         lines.append(f"{p.value!s:>10s}  {len(p.accuracies):5d}  {100 * p.mean:5.1f} ± {100 * p.std:4.1f}  "
                      f"{p.params:8,d}  {p.flops / 1e6:8.3f}")
     return "\n".join(lines)
+
+
+def describe_sweep(attn: str, epochs: int | None = None) -> str:
+    """Where ``attn``'s sweep comes from, as one Markdown paragraph generated from its records:
+    the command that trains the sweep's own runs (the values in its folder, ``--seeds`` one more
+    than their highest seed, their epochs), the seeds per value, and where the grid's own value
+    (:func:`chattn.runs.default_option`) comes from: the grid's runs, or the sweep's when it
+    trained that value again (:func:`chattn.pretrained.sweep_records`, its ``source``).
+
+    Args:
+        attn: a swept module.
+        epochs: the runs trained for this many epochs; ``None``: :data:`chattn.runs.EPOCHS`.
+
+    Example::
+
+        >>> describe_sweep("eca").startswith("The sweep's runs: `python -m chattn.train --sweep eca:k_size=1,3,5,7,9")
+        True
+    """
+    from .. import pretrained
+    from ..runs import default_option
+
+    key, values = _swept(attn)
+    name = attn.lower()
+    runs = pretrained.sweep_records(name, epochs=epochs)
+    own = [r for r in runs if r["source"] == "sweep"]
+    if not own:
+        raise ValueError(f"no run of {name}'s sweep is shipped" + ("" if epochs is None else f" at epochs={epochs}"))
+    trained = [v for v in values if any(r["value"] == v for r in own)]
+    counts = sorted({sum(r["value"] == v for r in own) for v in trained})
+    seeds = f"{counts[0]} seed{'s' * (counts[0] != 1)}" if len(counts) == 1 else f"{counts[0]} to {counts[-1]} seeds"
+    command = (f"python -m chattn.train --sweep {name}:{key}={','.join(map(str, trained))} "
+               f"--seeds {max(r['seed'] for r in own) + 1} --epochs {_epochs(own).split()[0]}")
+    text = f"The sweep's runs: `{command}`, {seeds} per value, the recipe of the network above."
+    default = default_option(name, key)
+    if default in values:
+        symbol = f"*{SYMBOL.get(key, key)}* = {default}"
+        grid = [r for r in runs if r["value"] == default and r["source"] == "grid"]
+        if grid:
+            n = len(grid)
+            text += (f" {symbol} is not trained again: its runs are the grid's, those of the network above "
+                     f"({n} seed{'s' * (n != 1)}, the same code and recipe).")
+        elif default in trained:
+            text += (f" {symbol}, the value of the network above, is trained again with the others, and the "
+                     "sweep reads only its own runs of it: the network above is another run.")
+    return text
 
 
 # --- the tables ------------------------------------------------------------------------------------
