@@ -62,6 +62,24 @@ def require_site() -> Path:
     return SITE
 
 
+# ------------------------------------------------------------------ made-up run records
+
+def write_record(directory, attn, seed, acc, options=None, width=32, epochs=3):
+    """Write a minimal run record of the small network into ``directory`` under the name
+    ``chattn.runs.stem`` gives it: enough for :mod:`chattn.pretrained`'s readers and the tables of
+    :mod:`chattn.analysis` (point ``chattn.runs.WEIGHTS_DIR`` at a temporary folder first)."""
+    import json
+
+    from chattn import runs
+
+    directory.mkdir(parents=True, exist_ok=True)
+    rec = dict(attn=attn, seed=seed, epochs=epochs, test_accuracy=acc, train_accuracy=1.0, params=1, seconds=1.0,
+               weights=None, model=dict(attn=attn, num_classes=8, width=width, depth=2, input_size=32,
+                                        options=options or {}))
+    name = runs.stem(attn, seed, options=options, network={"width": width})
+    (directory / f"{name}.json").write_text(json.dumps(rec))
+
+
 # ------------------------------------------------------------------ the book's pages
 
 def toc_files() -> list[str]:

@@ -13,6 +13,7 @@ from chattn.analysis import gates, stats, trained
 from chattn.analysis.trained import SweepPoint
 from chattn.data import make_dataset
 from chattn.models import small_resnet
+from conftest import write_record
 
 matplotlib.use("Agg")
 from matplotlib import pyplot as plt  # noqa: E402  (after the backend)
@@ -530,38 +531,26 @@ def test_curve_bad_input(call, error, words):
 
 # ---------------------------------------------------------------------------------- where a sweep's runs come from
 
-def _record(directory, attn, seed, options=None, epochs=24):
-    import json
-
-    from chattn import runs
-
-    directory.mkdir(parents=True, exist_ok=True)
-    rec = dict(attn=attn, seed=seed, epochs=epochs, test_accuracy=0.9, train_accuracy=1.0, params=1, seconds=1.0,
-               weights=None, model=dict(attn=attn, num_classes=8, width=32, depth=2, input_size=32,
-                                        options=options or {}))
-    (directory / f"{runs.stem(attn, seed, options=options)}.json").write_text(json.dumps(rec))
-
-
 def test_describe_sweep_gives_the_command_the_seeds_and_where_the_default_comes_from(tmp_path, monkeypatch):
     from chattn import runs
 
     monkeypatch.setattr(runs, "WEIGHTS_DIR", tmp_path)
     grid = runs.ship_dir(epochs=24)
     for seed in range(5):
-        _record(grid, "se", seed)                                     # the grid's SE, r = 4
+        write_record(grid, "se", seed, 0.9, epochs=24)                    # the grid's SE, r = 4
     for r, seeds in [(2, 3), (8, 3), (32, 2)]:
         for seed in range(seeds):
-            _record(grid / "sweep", "se", seed, {"reduction": r})
+            write_record(grid / "sweep", "se", seed, 0.9, {"reduction": r}, epochs=24)
     text = analysis.describe_sweep("se", epochs=24)
     assert text.startswith("The sweep's runs: `python -m chattn.train --sweep se:reduction=2,8,32 --seeds 3 "
                            "--epochs 24`, 2 to 3 seeds per value")
     assert "*r* = 4 is not trained again: its runs are the grid's" in text and "(5 seeds," in text
-    _record(grid / "sweep", "se", 2, {"reduction": 32})
-    _record(grid / "sweep", "se", 0, {"reduction": 4})               # the sweep trains r = 4 again
+    write_record(grid / "sweep", "se", 2, 0.9, {"reduction": 32}, epochs=24)
+    write_record(grid / "sweep", "se", 0, 0.9, {"reduction": 4}, epochs=24)  # the sweep trains r = 4 again
     text = analysis.describe_sweep("se", epochs=24)
     assert "--sweep se:reduction=2,4,8,32 --seeds 3" in text and "1 to 3 seeds per value" in text
     assert "*r* = 4, the value of the network above, is trained again" in text and "grid's" not in text
-    _record(grid / "sweep", "eca", 0, {"k_size": 3})                 # ECA's default (psi) is no value
+    write_record(grid / "sweep", "eca", 0, 0.9, {"k_size": 3}, epochs=24)  # ECA's default (psi) is no value
     assert analysis.describe_sweep("eca", epochs=24) == (
         "The sweep's runs: `python -m chattn.train --sweep eca:k_size=3 --seeds 1 --epochs 24`, 1 seed per "
         "value, the recipe of the network above.")

@@ -11,6 +11,7 @@ import torch
 
 import chattn
 from chattn import pretrained, runs
+from conftest import write_record
 from chattn.data import PHOTOS, make_dataset
 from chattn.models.small import small_resnet
 from chattn.runs import WEIGHTS_DIR, configs, ship_dir
@@ -263,22 +264,13 @@ def test_docstring_examples():
 
 # --- the layout of issue 18: the sweep's default from the grid, controls, the curve -----------------
 
-def _write_record(directory, attn, seed, acc, options=None, width=32, epochs=3):
-    directory.mkdir(parents=True, exist_ok=True)
-    rec = dict(attn=attn, seed=seed, epochs=epochs, test_accuracy=acc, train_accuracy=1.0, params=1, seconds=1.0,
-               weights=None, model=dict(attn=attn, num_classes=8, width=width, depth=2, input_size=32,
-                                        options=options or {}))
-    name = runs.stem(attn, seed, options=options, network={"width": width})
-    (directory / f"{name}.json").write_text(json.dumps(rec))
-
-
 def test_sweep_default_value_comes_from_the_sweep_else_from_the_grid(tmp_path, monkeypatch):
     monkeypatch.setattr(runs, "WEIGHTS_DIR", tmp_path)
     grid = ship_dir()
     for seed, acc in enumerate([0.90, 0.91, 0.92]):
-        _write_record(grid, "se", seed, acc)                          # the grid's SE: r = 4, the default
-        _write_record(grid, "eca", seed, acc)
-        _write_record(grid / "sweep", "se", seed, round(acc - 0.1, 2), {"reduction": 8})
+        write_record(grid, "se", seed, acc)                          # the grid's SE: r = 4, the default
+        write_record(grid, "eca", seed, acc)
+        write_record(grid / "sweep", "se", seed, round(acc - 0.1, 2), {"reduction": 8})
     runs_ = pretrained.sweep_records("se")
     assert [(r["value"], r["seed"], r["test_accuracy"]) for r in runs_] == [
         (4, 0, 0.90), (4, 1, 0.91), (4, 2, 0.92), (8, 0, 0.80), (8, 1, 0.81), (8, 2, 0.82)]
@@ -287,7 +279,7 @@ def test_sweep_default_value_comes_from_the_sweep_else_from_the_grid(tmp_path, m
     # ECA's default (the adaptive k) is no sweep value: the grid does not join its sweep
     assert pretrained.sweep_records("eca") == []
     # when the sweep trained the default value itself, its own runs are used (today's data)
-    _write_record(grid / "sweep", "se", 0, 0.5, {"reduction": 4})
+    write_record(grid / "sweep", "se", 0, 0.5, {"reduction": 4})
     assert [(r["value"], r["test_accuracy"], r["source"]) for r in pretrained.sweep_records("se")
             if r["value"] == 4] == [(4, 0.5, "sweep")]
 
@@ -295,10 +287,10 @@ def test_sweep_default_value_comes_from_the_sweep_else_from_the_grid(tmp_path, m
 def test_epochs_reads_the_runs_of_another_epoch_count(tmp_path, monkeypatch):
     monkeypatch.setattr(runs, "WEIGHTS_DIR", tmp_path)
     for seed, (acc, acc24) in enumerate([(0.90, 0.95), (0.91, 0.96)]):
-        _write_record(ship_dir(), "se", seed, acc)
-        _write_record(ship_dir(epochs=24), "se", seed, acc24, epochs=24)
-        _write_record(ship_dir(epochs=24) / "sweep", "se", seed, acc24 - 0.15, {"reduction": 8}, epochs=24)
-        _write_record(ship_dir(epochs=24) / "control", "none", seed, 0.7, width=48, epochs=24)
+        write_record(ship_dir(), "se", seed, acc)
+        write_record(ship_dir(epochs=24), "se", seed, acc24, epochs=24)
+        write_record(ship_dir(epochs=24) / "sweep", "se", seed, acc24 - 0.15, {"reduction": 8}, epochs=24)
+        write_record(ship_dir(epochs=24) / "control", "none", seed, 0.7, width=48, epochs=24)
     assert [r["test_accuracy"] for r in pretrained.records()] == [0.90, 0.91]
     assert [(r["epochs"], r["test_accuracy"]) for r in pretrained.records(epochs=24)] == [(24, 0.95), (24, 0.96)]
     # the sweep at 24 epochs, with the grid at 24 epochs for its default value (r = 4)
@@ -321,10 +313,10 @@ def test_controls_and_curve_are_read_from_their_folders(tmp_path, monkeypatch):
     monkeypatch.setattr(runs, "WEIGHTS_DIR", tmp_path)
     assert pretrained.control_records() == [] and pretrained.curve_records() == {}
     for seed in range(2):
-        _write_record(ship_dir() / "control", "none", seed, 0.9, width=48)
-        _write_record(ship_dir(network={"width": 40}), "none", seed, 0.8, width=40)
+        write_record(ship_dir() / "control", "none", seed, 0.9, width=48)
+        write_record(ship_dir(network={"width": 40}), "none", seed, 0.8, width=40)
         for epochs in (6, 24):
-            _write_record(ship_dir(epochs=epochs, curve=True), "none", seed, 0.7, epochs=epochs)
+            write_record(ship_dir(epochs=epochs, curve=True), "none", seed, 0.7, epochs=epochs)
     assert [(r["model"]["width"], r["seed"]) for r in pretrained.control_records()] == [(40, 0), (40, 1), (48, 0), (48, 1)]
     curve = pretrained.curve_records()
     assert list(curve) == [6, 24] and [r["epochs"] for r in curve[24]] == [24, 24]

@@ -312,7 +312,7 @@ def describe_sweep(attn: str, epochs: int | None = None) -> str:
     counts = sorted({sum(r["value"] == v for r in own) for v in trained})
     seeds = f"{counts[0]} seed{'s' * (counts[0] != 1)}" if len(counts) == 1 else f"{counts[0]} to {counts[-1]} seeds"
     command = (f"python -m chattn.train --sweep {name}:{key}={','.join(map(str, trained))} "
-               f"--seeds {max(r['seed'] for r in own) + 1} --epochs {_epochs(own).split()[0]}")
+               f"--seeds {max(r['seed'] for r in own) + 1} --epochs {own[0]['epochs']}")
     text = f"The sweep's runs: `{command}`, {seeds} per value, the recipe of the network above."
     default = default_option(name, key)
     if default in values:
