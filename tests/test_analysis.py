@@ -560,6 +560,39 @@ def test_describe_sweep_gives_the_command_the_seeds_and_where_the_default_comes_
         analysis.describe_sweep("gct")
 
 
+def test_describe_grid_gives_the_command_and_the_seeds(tmp_path, monkeypatch):
+    from chattn import runs
+
+    monkeypatch.setattr(runs, "WEIGHTS_DIR", tmp_path)
+    grid = runs.ship_dir("recoloured", epochs=48)
+    for attn in ("none", "se", "gsop"):
+        for seed in range(5):
+            write_record(grid, attn, seed, 0.8, epochs=48)
+    assert analysis.describe_grid("recoloured", epochs=48) == (
+        "The grid's runs: `python -m chattn.train --all --task recoloured --seeds 5 --epochs 48`, the plain "
+        "network and 2 modules, each with the same 5 seeds (0 to 4).")
+    (grid / f"{runs.stem('gsop', 4)}.json").unlink()            # a grid still training
+    text = analysis.describe_grid("recoloured", epochs=48)
+    assert "4 to 5 seeds each (the grid is not complete)" in text and "pairs only the seeds" in text
+    patches = runs.ship_dir("patches", epochs=24)
+    for seed in (0, 2):                                            # not contiguous: listed
+        write_record(patches, "none", seed, 0.9, epochs=24)
+    assert analysis.describe_grid("patches", epochs=24) == (
+        "The grid's runs: `python -m chattn.train --all --seeds 3 --epochs 24`, the plain network, each with the "
+        "same 2 seeds (0 and 2).")
+    with pytest.raises(ValueError, match="no grid is shipped"):
+        analysis.describe_grid("patches", epochs=96)
+
+
+@pytest.mark.parametrize("task", ["patches", "recoloured"])
+def test_describe_grid_of_the_shipped_grids_matches_their_records(task):
+    records = pretrained.records(task)
+    text = analysis.describe_grid(task)
+    assert f"--seeds {max(r['seed'] for r in records) + 1} --epochs {records[0]['epochs']}`" in text
+    assert ("--task recoloured" in text) == (task == "recoloured")
+    assert f"{len({r['attn'] for r in records}) - 1} modules" in text
+
+
 @pytest.mark.parametrize("attn", sorted(pretrained.SWEEPS))
 def test_describe_sweep_of_the_shipped_sweeps_matches_their_records(attn):
     key, values = pretrained.SWEEPS[attn]

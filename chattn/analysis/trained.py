@@ -7,7 +7,7 @@ r"""The trained networks compared, with the one procedure of :mod:`chattn.analys
   chapter's default value (:func:`reference_value`), Holm over the values.
 - :func:`sweep` summarises a sweep per value, :func:`sweep_plot` / :func:`sweep_figure` draw it
   for the book's column, :func:`sweep_table` prints it, :func:`describe_sweep` says where its runs
-  come from.
+  come from (:func:`describe_grid`: the same for a task's grid).
 - :func:`curve` and :func:`curve_table`: the plain network trained for N epochs, N = 3, 6, 12, ...;
   :func:`choose_epochs` picks the epoch count E of a task from that curve, with its reasons
   (:meth:`EpochChoice.conclusions`).
@@ -32,6 +32,7 @@ from pathlib import Path
 from .stats import ComparisonTable, _and, compare
 
 __all__ = ["reference_value", "SweepPoint", "sweep", "sweep_plot", "sweep_figure", "sweep_table", "describe_sweep",
+           "describe_grid",
            "compare_grid", "compare_control", "compare_sweep", "COLUMN_INCHES", "CurvePoint", "Doubling",
            "EpochChoice", "curve", "curve_table", "choose_epochs"]
 
@@ -326,6 +327,46 @@ def describe_sweep(attn: str, epochs: int | None = None) -> str:
             text += (f" {symbol}, the value of the network above, is trained again with the others, and the "
                      "sweep reads only its own runs of it: the network above is another run.")
     return text
+
+
+def describe_grid(task: str = "patches", epochs: int | None = None) -> str:
+    """Where ``task``'s grid comes from, as one Markdown sentence generated from its records: the
+    command that trains it (``--seeds`` one more than the highest seed, the records' epochs) and
+    the seeds each configuration has.
+
+    Args:
+        task: one of :data:`chattn.data.TASKS`.
+        epochs: the runs trained for this many epochs; ``None``: :data:`chattn.runs.EPOCHS`.
+
+    Example::
+
+        >>> describe_grid("recoloured").startswith("The grid's runs: `python -m chattn.train --all --task recoloured")
+        True
+    """
+    from .. import pretrained
+
+    records = pretrained.records(task, epochs=epochs)
+    seeds = {}
+    for r in records:
+        seeds.setdefault(r["attn"], set()).add(r["seed"])
+    trained = sorted({r["epochs"] for r in records})
+    command = ("python -m chattn.train --all" + ("" if task == "patches" else f" --task {task}")
+               + f" --seeds {max(r['seed'] for r in records) + 1} --epochs {_and(map(str, trained))}")
+    n = len(seeds)
+    modules = n - ("none" in seeds)
+    configs = _and((["the plain network"] if "none" in seeds else [])
+                   + ([f"{modules} module{'s' * (modules != 1)}"] if modules else []))
+    common = set.intersection(*seeds.values())
+    if all(s == common for s in seeds.values()):
+        k = len(common)
+        ordered = sorted(common)
+        contiguous = k > 2 and ordered == list(range(ordered[0], ordered[0] + k))
+        listed = f"{ordered[0]} to {ordered[-1]}" if contiguous else _and(map(str, ordered))
+        return (f"The grid's runs: `{command}`, {configs}, each with the same {k} seed{'s' * (k != 1)} "
+                f"({listed}).")
+    counts = sorted({len(s) for s in seeds.values()})
+    return (f"The grid's runs: `{command}`, {configs}, with {counts[0]} to {counts[-1]} seeds each (the grid is "
+            f"not complete); each comparison pairs only the seeds both of its networks have.")
 
 
 # --- the tables ------------------------------------------------------------------------------------
