@@ -27,7 +27,8 @@ and :func:`carry` can translate is added to the catalogue, translated; (2) ``sph
 merges the templates as usual (messages still missing are added empty, or fuzzy with the nearest
 old translation; messages gone are kept as obsolete ``#~`` entries); (3) the ``python-format`` and
 ``python-brace-format`` flags babel puts on any message with ``%`` or ``{...}`` are removed (the
-book has no format strings; ``msgfmt --check`` would hold translations to them); (4) empty or
+book has no format strings; ``msgfmt --check`` would hold translations to them), and the header's
+``Project-Id-Version`` loses the second space babel writes into it; (4) empty or
 fuzzy entries that :func:`carry` can translate from an old entry are filled. The ``.po`` files are
 edited entry by entry (a file read and written back is the same bytes).
 """
@@ -216,6 +217,20 @@ def strip_format_flags(path: Path) -> int:
     return count
 
 
+HEADER_FIELD = re.compile(r'^"(Project-Id-Version):\s+(.*?)\s*\\n"$')
+
+
+def tidy_header(path: Path) -> bool:
+    """Write ``Project-Id-Version`` as the catalogue had it: babel reads the template's
+    ``"chattn "`` (the project and an empty version) and writes it back with two spaces. Return
+    whether the header changed."""
+    lines = path.read_text(encoding="utf-8").split("\n")
+    tidy = [HEADER_FIELD.sub(lambda m: f'"{m.group(1)}: {m.group(2)}\\n"', line) for line in lines]
+    if tidy != lines:
+        path.write_text("\n".join(tidy), encoding="utf-8")
+    return tidy != lines
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--gettext", default=str(ROOT / "_build" / "gettext"),
@@ -237,6 +252,7 @@ def main(argv: list[str] | None = None) -> int:
                         "-d", str(LOCALES.parent.parent), "-w", "0"], check=True)           # (2)
         for po in sorted(LOCALES.rglob("*.po")):
             strip_format_flags(po)                                                       # (3)
+            tidy_header(po)
             made += [(po, *m) for m in carry_catalogue(po)]                              # (4)
     for po, msgid, msgstr in made:
         print(f"{po.relative_to(LOCALES)}: {msgid[:100]!r}\n    -> {msgstr[:100]!r}")

@@ -144,10 +144,10 @@ def test_carry_fills_new_and_fuzzy_entries_from_the_old_ones_and_touches_nothing
 
 def test_a_template_message_the_catalogue_lacks_is_added_translated_and_format_flags_go(tmp_path):
     from babel.messages.pofile import read_po
-    from carry_numbers import carry_catalogue, strip_format_flags
+    from carry_numbers import carry_catalogue, strip_format_flags, tidy_header
 
     po = tmp_path / "page.po"
-    po.write_text('msgid ""\nmsgstr ""\n"Content-Type: text/plain; charset=UTF-8\\n"\n\n'
+    po.write_text('msgid ""\nmsgstr ""\n"Project-Id-Version:  chattn\\n"\n"Content-Type: text/plain; charset=UTF-8\\n"\n\n'
                   'msgid "E = 24 epochs, over 2 seeds."\nmsgstr "E = 24 轮，2 个随机种子。"\n\n'
                   '#, python-brace-format\nmsgid "{cite}`x` says so."\nmsgstr "{cite}`x` 如是说。"\n\n'
                   '#, fuzzy, python-format\nmsgid "95 % of it"\nmsgstr ""\n', encoding="utf-8")
@@ -156,6 +156,8 @@ def test_a_template_message_the_catalogue_lacks_is_added_translated_and_format_f
     assert strip_format_flags(po) == 2
     text = po.read_text(encoding="utf-8")
     assert "python-" not in text and "#, fuzzy\nmsgid \"95 % of it\"" in text
+    assert tidy_header(po) and '"Project-Id-Version: chattn\\n"' in po.read_text(encoding="utf-8")
+    assert not tidy_header(po)                                # tidy already: the file is left alone
     with po.open("rb") as f:
         cat = read_po(f)
     assert cat["E = 48 epochs, over 3 seeds."].string == "E = 48 轮，3 个随机种子。"
