@@ -191,6 +191,51 @@ def blocks(page) -> _Blocks:
     return b
 
 
+class _Prose(HTMLParser):
+    """The text of a page outside code, scripts and typeset maths."""
+    SKIP = ("code", "pre", "script", "style", "textarea")
+    VOID = ("area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "wbr")
+
+    def __init__(self):
+        super().__init__()
+        self._open, self._skip, self.text = [], 0, []
+
+    def handle_starttag(self, tag, attrs):
+        if tag in self.VOID:
+            return
+        skip = tag in self.SKIP or "math" in (dict(attrs).get("class") or "").split()
+        self._open.append((tag, skip))
+        self._skip += skip
+
+    def handle_endtag(self, tag):
+        while self._open:
+            opened, skip = self._open.pop()
+            self._skip -= skip
+            if opened == tag:
+                break
+
+    def handle_data(self, data):
+        if not self._skip:
+            self.text.append(data)
+
+
+_RAW_MATH = re.compile(r"\$[^$\s][^$\n]*?\$")
+
+
+@pytest.mark.built
+def test_no_page_shows_untypeset_dollar_maths():
+    """A ``$...$`` that reaches the reader as text: maths in a place MyST does not parse it (an
+    inline ``{glue:md}`` value is CommonMark: no dollar maths)."""
+    raw = {}
+    for p in site_pages():
+        prose = _Prose()
+        prose.feed(p.read_text(encoding="utf-8"))
+        hits = _RAW_MATH.findall(" ".join(prose.text))
+        if hits:
+            raw[str(p.relative_to(SITE))] = hits[:5]
+    assert not raw, f"maths shown as text: {raw}"
+
+
 @pytest.mark.built
 def test_no_page_has_an_empty_code_block():
     empty = [str(p.relative_to(SITE)) for p in site_pages()
