@@ -67,6 +67,17 @@ def queued_runs(lines: list[list[str]], seed_0_last: bool = False) -> list[dict]
     return runs
 
 
+def clock_deadline(hh_mm: str, now: datetime.datetime | None = None) -> float:
+    """``HH:MM`` as a time stamp: the next time the clock shows it (a time already past today is
+    tomorrow's: a queue started at 23:30 with ``--until 01:45`` runs past midnight)."""
+    now = now or datetime.datetime.now()
+    h, m = (int(v) for v in hh_mm.split(":"))
+    at = now.replace(hour=h, minute=m, second=0, microsecond=0)
+    if at <= now:
+        at += datetime.timedelta(days=1)
+    return at.timestamp()
+
+
 def _capability() -> str:
     import torch
 
@@ -134,7 +145,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("queue", type=Path, help="a file of chattn.train command lines")
     p.add_argument("--workers", type=int, default=2, help="runs side by side (default 2)")
-    p.add_argument("--until", help="HH:MM (today, local time) or seconds since the epoch: start no run "
+    p.add_argument("--until", help="HH:MM (local time, the next time the clock shows it) or seconds since the epoch: start no run "
                                    "that would end after it")
     p.add_argument("--commit", action="store_true", help="git commit each record as it arrives")
     p.add_argument("--dry-run", action="store_true", help="list the runs and their estimates, train nothing")
@@ -148,8 +159,7 @@ def main(argv=None) -> int:
         if args.until.isdigit():
             deadline = float(args.until)
         else:
-            h, m = (int(v) for v in args.until.split(":"))
-            deadline = datetime.datetime.now().replace(hour=h, minute=m, second=0, microsecond=0).timestamp()
+            deadline = clock_deadline(args.until)
     runs = queued_runs(read_queue(args.queue), args.seed_0_last)
     print(f"{len(runs)} runs to train", flush=True)
     for folder, kinds in other_cpus(runs).items():

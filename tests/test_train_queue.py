@@ -94,3 +94,17 @@ def test_the_queue_trains_resumes_stops_before_the_deadline_and_commits(tmp_path
     assert not subprocess.run(["git", "status", "--porcelain"], cwd=repo, capture_output=True, text=True).stdout
     again = run(q)                             # resumes: nothing left
     assert again.returncode == 0 and "0 runs to train" in again.stdout
+
+
+def test_an_until_already_past_today_is_tomorrows():
+    import datetime
+
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        import train_queue
+    finally:
+        sys.path.remove(str(ROOT / "scripts"))
+    now = datetime.datetime(2026, 12, 3, 23, 30)
+    assert train_queue.clock_deadline("01:45", now) == datetime.datetime(2026, 12, 4, 1, 45).timestamp()
+    assert train_queue.clock_deadline("23:45", now) == datetime.datetime(2026, 12, 3, 23, 45).timestamp()
+    assert train_queue.clock_deadline("23:30", now) == datetime.datetime(2026, 12, 4, 23, 30).timestamp()
