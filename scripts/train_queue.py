@@ -11,7 +11,8 @@ already recorded. The queue is every line's runs in the file's order, and ``--wo
 an interrupted queue resumes where it stopped when started again. ``--seed-0-last`` puts each
 line's seed-0 runs after its other seeds: with ``--ship`` only seed 0 writes weights into the
 package, so a sweep whose records land over several sessions adds its weights last, together
-(the wheel has a size budget, ``tests/test_colab_like.py``). A folder the queue writes into that
+(the wheel has a size budget, ``tests/test_colab_like.py``); ``--no-new-weights`` leaves those
+runs out altogether, for a session that ends before the weights have room. A folder the queue writes into that
 holds records of another kind of CPU (AVX2, AVX512: a run's floats depend on it) is named at the
 start: the E = 24 grid so far is all AVX2.
 
@@ -45,10 +46,18 @@ def read_queue(path: Path) -> list[list[str]]:
     return lines
 
 
-def queued_runs(lines: list[list[str]], seed_0_last: bool = False) -> list[dict]:
+def ships_weights(args, seed: int) -> bool:
+    """Whether the run writes weights into the package: seed 0 of a ``--ship`` line without
+    ``--no-weights`` (``chattn.train.run_and_save``)."""
+    return bool(args.ship and not args.no_weights and seed == 0)
+
+
+def queued_runs(lines: list[list[str]], seed_0_last: bool = False, no_new_weights: bool = False) -> list[dict]:
     """Every run still to train, in queue order: ``{line, args, config, attn, seed, options, record}``.
     A bad line stops here (``SystemExit``, with the command's own usage error), before any training.
-    ``seed_0_last``: each line's seed-0 runs after its other seeds (same runs, another order)."""
+    ``seed_0_last``: each line's seed-0 runs after its other seeds (same runs, another order).
+    ``no_new_weights``: without the runs that would write weights into the package
+    (:func:`ships_weights`)."""
     from chattn import train
 
     runs = []
@@ -61,6 +70,8 @@ def queued_runs(lines: list[list[str]], seed_0_last: bool = False) -> list[dict]
         config, todo, _ = train.plan(args, parser)
         if seed_0_last:
             todo = sorted(todo, key=lambda run: run[1] == 0)          # stable: seed-major otherwise
+        if no_new_weights:
+            todo = [run for run in todo if not ships_weights(args, run[1])]
         runs += [dict(line=i, args=args, config=config, attn=name, seed=seed, options=options,
                       record=train.record_path(args, config, name, seed, options))
                  for name, seed, options in todo]
@@ -151,6 +162,9 @@ def main(argv=None) -> int:
     p.add_argument("--dry-run", action="store_true", help="list the runs and their estimates, train nothing")
     p.add_argument("--seed-0-last", action="store_true",
                    help="each line's seed-0 runs (the ones whose weights --ship writes) after its other seeds")
+    p.add_argument("--no-new-weights", action="store_true",
+                   help="leave out the runs that would write weights into the package (seed 0 of a --ship line "
+                        "without --no-weights): for a session that must not grow the wheel")
     args = p.parse_args(argv)
     if args.workers < 1:
         p.error("--workers must be >= 1")
@@ -160,7 +174,7 @@ def main(argv=None) -> int:
             deadline = float(args.until)
         else:
             deadline = clock_deadline(args.until)
-    runs = queued_runs(read_queue(args.queue), args.seed_0_last)
+    runs = queued_runs(read_queue(args.queue), args.seed_0_last, args.no_new_weights)
     print(f"{len(runs)} runs to train", flush=True)
     for folder, kinds in other_cpus(runs).items():
         print(f"note: {folder} holds records made on {', '.join(kinds)} CPUs; this one is "

@@ -48,6 +48,12 @@ def test_the_queue_is_every_line_planned_as_the_command_plans_it(tmp_path):
     assert last == [(1, "none", {}, 1), (1, "none", {}, 0),
                     (2, "se", {"reduction": 2}, 1), (2, "se", {"reduction": 8}, 1),
                     (2, "se", {"reduction": 2}, 0), (2, "se", {"reduction": 8}, 0)]
+    # --no-new-weights: without the runs that write weights into the package (--ship, seed 0); this
+    # queue writes none (no --ship), so all its runs stay; a --ship line loses its seed 0
+    assert train_queue.queued_runs(lines, no_new_weights=True) == runs
+    ship = train._parser().parse_args(["--ship", "--attn", "none"])
+    assert train_queue.ships_weights(ship, 0) and not train_queue.ships_weights(ship, 1)
+    assert not train_queue.ships_weights(train._parser().parse_args(["--ship", "--no-weights", "--attn", "none"]), 0)
     args = train._parser().parse_args(lines[1] + ["--skip-existing"])
     assert [(r["attn"], r["seed"], r["options"]) for r in runs[2:]] == train.plan(args)[1]
     assert runs[3]["record"] == out / "small_resnet_se_reduction8_seed0.json"
