@@ -114,3 +114,29 @@ def test_an_until_already_past_today_is_tomorrows():
     assert train_queue.clock_deadline("01:45", now) == datetime.datetime(2026, 12, 4, 1, 45).timestamp()
     assert train_queue.clock_deadline("23:45", now) == datetime.datetime(2026, 12, 3, 23, 45).timestamp()
     assert train_queue.clock_deadline("23:30", now) == datetime.datetime(2026, 12, 4, 23, 30).timestamp()
+
+
+def test_the_shipped_queue_is_the_readmes_commands():
+    """scripts/training.queue holds every training command the README prints, and nothing else: the
+    README's block run by bash with `python` echoing its arguments, each line compared as
+    chattn.train parses it (flags in any order; --skip-existing is implied by the queue)."""
+    from chattn import train
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    start = readme.index('COMMON="--ship')
+    block = readme[start:readme.index("```", start)]
+    echoed = subprocess.run(["bash", "-c", 'python() { shift 2; echo "$@"; }\n' + block],
+                            capture_output=True, text=True, check=True).stdout.splitlines()
+    assert len(echoed) >= 10
+
+    def parsed(words):
+        args = vars(train._parser().parse_args([*words, "--skip-existing"]))
+        return sorted((k, repr(v)) for k, v in args.items())
+
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        import train_queue
+    finally:
+        sys.path.remove(str(ROOT / "scripts"))
+    queued = train_queue.read_queue(ROOT / "scripts" / "training.queue")
+    assert sorted(map(parsed, queued)) == sorted(parsed(line.split()) for line in echoed)
