@@ -621,6 +621,18 @@ def out_dir(config: Config, options: dict, out=None, ship: bool = False, curve: 
                     network={"width": config.width, "depth": config.depth} if config.arch == "small" else {})
 
 
+def writes_weights(seed: int, ship: bool, weights: bool = True) -> bool:
+    """Whether :func:`run_and_save` writes a run's weights file: ``weights`` asked for, and in the
+    shipped layout (``ship``) for seed 0 only.
+
+    Args:
+        seed: the run's seed.
+        ship: the run writes into the shipped weights' layout.
+        weights: the weights file is asked for, default True.
+    """
+    return weights and (not ship or seed == 0)
+
+
 def run_and_save(attn: str, seed: int, out: Path | None = None, ship: bool = False, weights: bool = True,
                  config: Config | None = None, curve: bool = False, **kwargs) -> dict:
     """:func:`train_run`, then write the weights (unless ``weights`` is false, or ``ship`` and
@@ -649,7 +661,7 @@ def run_and_save(attn: str, seed: int, out: Path | None = None, ship: bool = Fal
     if world()[0] != 0:                  # only rank 0 writes
         return record
     where.mkdir(parents=True, exist_ok=True)
-    if weights and (not ship or seed == 0):
+    if writes_weights(seed, ship, weights):
         path = where / (stem(record["attn"], None if ship else seed, record["arch"], options, network) + ".safetensors")
         record["weights"] = path.name
         record["weights_sha256"] = save_weights(model, path, record["model"])

@@ -47,9 +47,11 @@ def read_queue(path: Path) -> list[list[str]]:
 
 
 def ships_weights(args, seed: int) -> bool:
-    """Whether the run writes weights into the package: seed 0 of a ``--ship`` line without
-    ``--no-weights`` (``chattn.train.run_and_save``)."""
-    return bool(args.ship and not args.no_weights and seed == 0)
+    """Whether the run writes weights into the package: a ``--ship`` line's run whose weights
+    ``chattn.train.run_and_save`` writes (seed 0, without ``--no-weights``)."""
+    from chattn import train
+
+    return bool(args.ship) and train.writes_weights(seed, args.ship, not args.no_weights)
 
 
 def queued_runs(lines: list[list[str]], seed_0_last: bool = False, no_new_weights: bool = False) -> list[dict]:

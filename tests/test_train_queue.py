@@ -26,12 +26,18 @@ def run(*args) -> subprocess.CompletedProcess:
                           cwd=ROOT, timeout=600)
 
 
-def test_the_queue_is_every_line_planned_as_the_command_plans_it(tmp_path):
+def _train_queue():
+    """scripts/train_queue.py as a module (scripts/ is not a package)."""
     sys.path.insert(0, str(ROOT / "scripts"))
     try:
         import train_queue
     finally:
         sys.path.remove(str(ROOT / "scripts"))
+    return train_queue
+
+
+def test_the_queue_is_every_line_planned_as_the_command_plans_it(tmp_path):
+    train_queue = _train_queue()
     from chattn import train
 
     out = tmp_path / "runs"
@@ -105,11 +111,7 @@ def test_the_queue_trains_resumes_stops_before_the_deadline_and_commits(tmp_path
 def test_an_until_already_past_today_is_tomorrows():
     import datetime
 
-    sys.path.insert(0, str(ROOT / "scripts"))
-    try:
-        import train_queue
-    finally:
-        sys.path.remove(str(ROOT / "scripts"))
+    train_queue = _train_queue()
     now = datetime.datetime(2026, 12, 3, 23, 30)
     assert train_queue.clock_deadline("01:45", now) == datetime.datetime(2026, 12, 4, 1, 45).timestamp()
     assert train_queue.clock_deadline("23:45", now) == datetime.datetime(2026, 12, 3, 23, 45).timestamp()
@@ -133,10 +135,6 @@ def test_the_shipped_queue_is_the_readmes_commands():
         args = vars(train._parser().parse_args([*words, "--skip-existing"]))
         return sorted((k, repr(v)) for k, v in args.items())
 
-    sys.path.insert(0, str(ROOT / "scripts"))
-    try:
-        import train_queue
-    finally:
-        sys.path.remove(str(ROOT / "scripts"))
+    train_queue = _train_queue()
     queued = train_queue.read_queue(ROOT / "scripts" / "training.queue")
     assert sorted(map(parsed, queued)) == sorted(parsed(line.split()) for line in echoed)
