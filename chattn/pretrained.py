@@ -20,7 +20,7 @@ Example::
 
     >>> from chattn import pretrained
     >>> sorted({r["seed"] for r in pretrained.records() if r["attn"] == "se"})
-    [0, 1, 2]
+    [0, 1, 2, 3, 4]
 """
 from __future__ import annotations
 
@@ -49,10 +49,9 @@ SWEEPS: dict[str, tuple[str, tuple]] = {
     "soca": ("reduction", (2, 4, 8, 16)),
 }
 
-#: How many seeds each sweep trained per value. Three for the ablations of the SE and ECA papers
-#: (reduction and kernel size), two for the other five (the CPU time of this project's machine;
-#: ``--seeds 3 --skip-existing`` adds the third).
-SWEEP_SEEDS: dict[str, int] = {"se": 3, "eca": 3, "fca": 2, "bilinear": 2, "rcan_ca": 2, "dia": 2, "soca": 2}
+#: How many seeds each sweep trained per value: three, for every sweep (``--seeds 3``), so that each
+#: value is compared with the default value paired by seed (:func:`chattn.analysis.compare_sweep`).
+SWEEP_SEEDS: dict[str, int] = {"se": 3, "eca": 3, "fca": 3, "bilinear": 3, "rcan_ca": 3, "dia": 3, "soca": 3}
 
 
 def weights_path(attn: str | None, *, epochs: int | None = None, **options) -> Path:

@@ -5,7 +5,7 @@ r"""Train the small ResNet with each attention module on the photo-patch task, r
     python -m chattn.train --attn se                   # one run, seed 0, into runs/
     python -m chattn.train --all --seeds 5 --ship --jobs 2 --threads 1 --skip-existing
                                                        # the grid: 12 configs x 5 seeds, shipped
-    python -m chattn.train --summary chattn/weights/patches/epochs3    # mean ± std per module
+    python -m chattn.train --summary chattn/weights/patches/epochs24   # mean ± std per module
     python -m chattn.train --attn se --opt reduction=8 # a module option, in the record and file names
     python -m chattn.train --sweep se:reduction=2,8,16,32 --seeds 3     # one run per value and seed
     python -m chattn.train --all --task recoloured     # every patch its own channel gains and contrast

@@ -49,7 +49,9 @@ print(json.dumps(out))
 """
 
 
-SWEPT = [(attn, key, value) for attn, (key, values) in pretrained.SWEEPS.items() for value in values]
+# the values each sweep trained; its default value (SE's r = 4, bilinear's r = 16) is the grid's network
+SWEPT = [(attn, key, value) for attn, (key, values) in pretrained.SWEEPS.items() for value in values
+         if value != pretrained.default_option(attn, key)]
 
 
 def shipped_records() -> dict:
@@ -67,10 +69,11 @@ def recs():
     return pretrained.records()
 
 
-def test_every_config_is_shipped_with_three_seeds(recs):
+def test_every_config_is_shipped_with_five_seeds(recs):
     assert pretrained.shipped() == configs()
-    assert [(r["attn"], r["seed"]) for r in recs] == [(c, s) for c in configs() for s in range(3)]
+    assert [(r["attn"], r["seed"]) for r in recs] == [(c, s) for c in configs() for s in range(5)]
     for r in recs:
+        assert r["epochs"] == pretrained.EPOCHS["patches"] and r["task"] == "patches"
         assert r["weights"] == (f"small_resnet_{r['attn']}.safetensors" if r["seed"] == 0 else None)
         assert 1 / len(PHOTOS) < r["test_accuracy"] <= 1
 
@@ -87,7 +90,7 @@ def test_shipped_files_are_the_recorded_files_and_small(recs):
 
 @pytest.mark.slow
 def test_loaded_weights_reproduce_the_recorded_test_accuracy_in_a_fresh_process(recs):
-    # 42 networks (12 grid, 30 sweep) on 1,600 patches, one thread: ~2.5 min CPU, so two fresh
+    # 36 networks (12 grid, 24 sweep) on 1,600 patches, one thread: ~2.5 min CPU, so two fresh
     # processes (2 cores), each with every other file
     parts = 2
     procs = [subprocess.Popen([sys.executable, "-c", FRESH, str(i), str(parts)], stdout=subprocess.PIPE,
@@ -139,7 +142,7 @@ def test_weights_are_plain_safetensors_without_pickle():
 def test_every_sweep_value_is_shipped_with_its_seeds_and_weights(recs):
     sweep_dir = SWEEP
     expected = set()
-    for attn, key, value in SWEPT:             # the grid's default too: trained again by the sweep
+    for attn, key, value in SWEPT:             # the default value is the grid's (not trained again)
         name = f"small_resnet_{attn}_{key}{value}"
         seeds = pretrained.SWEEP_SEEDS[attn]
         expected |= {name + ".safetensors"} | {f"{name}_seed{s}.json" for s in range(seeds)}
@@ -161,14 +164,17 @@ def test_every_sweep_value_is_shipped_with_its_seeds_and_weights(recs):
 
 def test_every_sweep_has_its_seeds_per_value():
     assert set(pretrained.SWEEP_SEEDS) == set(pretrained.SWEEPS)
-    assert pretrained.SWEEP_SEEDS["se"] == pretrained.SWEEP_SEEDS["eca"] == 3     # the issue's ablations
-    assert min(pretrained.SWEEP_SEEDS.values()) >= 2                               # a spread to show
+    assert min(pretrained.SWEEP_SEEDS.values()) >= 3                               # issue 18: at least 3 seeds
     for attn, (key, values) in pretrained.SWEEPS.items():
         from chattn.analysis import sweep
         points = sweep(attn)
         assert [p.value for p in points] == list(values), attn
+        grid_seeds = len([r for r in pretrained.records() if r["attn"] == attn])
         for p in points:
-            assert len(p.accuracies) == pretrained.SWEEP_SEEDS[attn] and p.weights is not None and p.weights.is_file(), (attn, p.value)
+            default = p.value == pretrained.default_option(attn, key)      # the grid's runs stand in for it
+            assert len(p.accuracies) == (grid_seeds if default else pretrained.SWEEP_SEEDS[attn]), (attn, p.value)
+            assert p.weights is not None and p.weights.is_file(), (attn, p.value)
+            assert (p.weights == pretrained.weights_path(attn)) == default, (attn, p.value)
 
 
 def test_recoloured_grid_is_every_config_with_three_seeds_records_only():
@@ -179,8 +185,9 @@ def test_recoloured_grid_is_every_config_with_three_seeds_records_only():
         assert r["task"] == "recoloured" and r["weights"] is None and not r["model"]["options"]
         assert 1 / len(PHOTOS) < r["test_accuracy"] <= 1
         # the same recipe as the grid, on the other task
-        for key in ("epochs", "per_class", "test_per_class", "batch_size", "lr", "weight_decay", "data_seed"):
+        for key in ("per_class", "test_per_class", "batch_size", "lr", "weight_decay", "data_seed"):
             assert r[key] == clean[(r["attn"], r["seed"])][key], key
+        assert r["epochs"] == pretrained.EPOCHS["recoloured"]
     assert not list(ship_dir("recoloured").glob("*.safetensors"))
     with pytest.raises(ValueError, match="task"):
         pretrained.records(task="recolored")
@@ -194,9 +201,9 @@ def test_load_with_options_builds_the_swept_network():
     assert net.config() == rec["model"] and sum(p.numel() for p in net.parameters()) == rec["params"]
     net = pretrained.load("eca", k_size=5)
     assert {r.attn.conv.kernel_size for r in net.blocks()} == {(5,)}
-    # the grid's default value, asked for by name, is the sweep's network (trained with the sweep)
+    # the grid's default value, asked for by name, is the grid's network (the sweep does not train it again)
     net = pretrained.load("se", reduction=4)
-    assert net.options == {"reduction": 4} and pretrained.weights_path("se", reduction=4).parent.name == "sweep"
+    assert net.options == {} and pretrained.weights_path("se", reduction=4) == pretrained.weights_path("se")
     assert net.state_dict()["fc.weight"].shape == pretrained.load("se").state_dict()["fc.weight"].shape
 
 
@@ -251,9 +258,11 @@ def test_sweep_records_and_points_are_the_records_on_disk(recs):
     assert {r["value"] for r in runs} <= set(values)
     on_disk = {(r["model"]["options"]["reduction"], r["seed"]): r["test_accuracy"] for r in (
         json.loads(p.read_text()) for p in SWEEP.glob("small_resnet_se_*_seed*.json"))}
-    assert {(r["value"], r["seed"]): r["test_accuracy"] for r in runs} == on_disk     # all from the sweep
+    grid = {(4, r["seed"]): r["test_accuracy"] for r in recs if r["attn"] == "se"}    # r = 4: the grid's runs
+    assert {(r["value"], r["seed"]): r["test_accuracy"] for r in runs} == {**on_disk, **grid}
+    assert {r["source"] for r in runs if r["value"] == 4} == {"grid"} and 4 not in {v for v, _ in on_disk}
     for r in runs:
-        assert r["attn"] == "se" and r["model"]["options"] == {"reduction": r["value"]}
+        assert r["attn"] == "se" and r["model"]["options"] == ({} if r["source"] == "grid" else {"reduction": r["value"]})
     assert all(r["attn"] == "bilinear" for r in pretrained.sweep_records("bilinear"))
 
 
@@ -286,6 +295,7 @@ def test_sweep_default_value_comes_from_the_sweep_else_from_the_grid(tmp_path, m
 
 def test_epochs_reads_the_runs_of_another_epoch_count(tmp_path, monkeypatch):
     monkeypatch.setattr(runs, "WEIGHTS_DIR", tmp_path)
+    monkeypatch.setitem(runs.EPOCHS, "patches", 3)                   # the book's E: 3; another: 24
     for seed, (acc, acc24) in enumerate([(0.90, 0.95), (0.91, 0.96)]):
         write_record(ship_dir(), "se", seed, acc)
         write_record(ship_dir(epochs=24), "se", seed, acc24, epochs=24)
