@@ -272,3 +272,22 @@ def test_notation_page_is_linked_from_the_introduction():
     notation = (SITE / "book" / "notation.html").read_text(encoding="utf-8")
     for term in ("挤压", "激励", "squeeze", "excitation"):
         assert term in notation
+
+
+def test_symbol_equals_number_stays_on_one_line_in_prose_only():
+    import importlib.util
+    from docutils import nodes
+    from docutils.core import publish_doctree
+    spec = importlib.util.spec_from_file_location("chattn_book", ROOT / "book" / "_ext" / "chattn_book.py")
+    book = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(book)
+    nb = "\u00a0=\u00a0"
+    assert book.keep_symbol_equals_number("r = 4, E = 24 epochs, p = 0.011, x = \u22123, \u03b7\u00b2 = 0.85") == (
+        f"r{nb}4, E{nb}24 epochs, p{nb}0.011, x{nb}\u22123, \u03b7\u00b2{nb}0.85")
+    assert book.keep_symbol_equals_number("\u5728 r = 4 \u65f6") == f"\u5728 r{nb}4 \u65f6"       # 在 r = 4 时
+    for unchanged in ("Config.r = 4", "a = b", "width = x", "reduction = 4"):
+        assert book.keep_symbol_equals_number(unchanged) == unchanged
+    doc = publish_doctree("At r = 4 the gate ``r = 4`` and :math:`r = 4`.\n\n::\n\n    r = 4\n")
+    book.NoBreakAroundEquals(doc).run()
+    texts = [str(n) for n in doc.findall(nodes.Text)]
+    assert texts[0] == f"At r{nb}4 the gate " and texts.count("r = 4") == 3         # code, maths, block

@@ -17,11 +17,21 @@
 2. Drop sphinx-thebe's scripts when thebe is off (the book runs in Colab, not Binder).
    jupyter-book always loads sphinx-thebe, whose configuration script is added twice and throws
    "Identifier 'THEBE_JS_URL' has already been declared" on every page; it also names a CDN.
+
+3. Keep ``r = 4`` on one line. The chapters' generated sentences list values as ``r = 4``,
+   ``E = 24``, ``p = 0.011``; a 390 px phone breaks such a line between ``r`` and ``= 4``. A post
+   transform (:class:`NoBreakAroundEquals`) writes no-break spaces around ``=`` between a symbol and
+   a number in the prose of every page, after the translation, so both editions get them and the
+   messages of the catalogues stay as written. Code, maths and raw HTML are left alone.
 """
 import importlib
 import os
+import re
 import shutil
 from pathlib import Path
+
+from docutils import nodes
+from sphinx.transforms.post_transforms import SphinxPostTransform
 
 HERE = Path(__file__).resolve().parent
 
@@ -67,6 +77,36 @@ def drop_thebe(app, pagename, templatename, context, doctree):
     context["css_files"] = [s for s in context.get("css_files", []) if not _is_thebe(s)]
 
 
+#: A symbol (a letter, perhaps one more letter, digit or ², a prime) `` = `` a number; not inside a
+#: word or a dotted name (``Config.r = 4`` is code).
+SYMBOL_EQUALS = re.compile(r"(?<![A-Za-z0-9_.])([A-Za-z\u03b1-\u03c9\u0391-\u03a9][A-Za-z0-9_\u00b2]?[\u2032']?) = "
+                           r"(?=[-\u2212+]?\.?[0-9])")
+_VERBATIM = (nodes.FixedTextElement, nodes.literal, nodes.math, nodes.raw, nodes.comment)
+
+
+def keep_symbol_equals_number(text: str) -> str:
+    """``text`` with no-break spaces around every ``=`` between a symbol and a number."""
+    return SYMBOL_EQUALS.sub("\\1\u00a0=\u00a0", text)
+
+
+class NoBreakAroundEquals(SphinxPostTransform):
+    """:func:`keep_symbol_equals_number` on every text node of prose (item 3 above)."""
+    default_priority = 900
+
+    def run(self, **kwargs):
+        for node in list(self.document.findall(nodes.Text)):
+            parent = node.parent
+            if parent is None or " = " not in node:
+                continue
+            ancestor = parent
+            while ancestor is not None and not isinstance(ancestor, _VERBATIM):
+                ancestor = ancestor.parent
+            if ancestor is None:
+                new = keep_symbol_equals_number(str(node))
+                if new != str(node):
+                    parent.replace(node, nodes.Text(new))
+
+
 def kernel_ipython_dir(outdir) -> Path:
     """``_build/.ipython`` beside the HTML output, with the figure formatter as startup file."""
     ipython = Path(outdir).resolve().parent / ".ipython"
@@ -98,4 +138,5 @@ def setup(app):
     app.connect("config-inited", site_style)
     app.connect("missing-reference", resolve)
     app.connect("html-page-context", drop_thebe)
+    app.add_post_transform(NoBreakAroundEquals)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
