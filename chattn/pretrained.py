@@ -49,7 +49,7 @@ SWEEPS: dict[str, tuple[str, tuple]] = {
     "soca": ("reduction", (2, 4, 8, 16)),
 }
 
-#: How many seeds each sweep trained per value: three, for every sweep (``--seeds 3``), so that each
+#: How many seeds each sweep trained per value, three for every sweep (``--seeds 3``), so that each
 #: value is compared with the default value paired by seed (:func:`chattn.analysis.compare_sweep`).
 SWEEP_SEEDS: dict[str, int] = {"se": 3, "eca": 3, "fca": 3, "bilinear": 3, "rcan_ca": 3, "dia": 3, "soca": 3}
 

@@ -91,7 +91,7 @@ build_book() {
            xargs -0 sha256sum | sha256sum | cut -d' ' -f1)"
     if [ "$pkg" != "$(cat _build/.chattn-package 2>/dev/null)" ] && [ -d _build/.jupyter_cache ]; then
         echo "== chattn changed since the last build: clearing the notebook cache"
-        rm -rf _build/.jupyter_cache _build/.doctrees _build/.doctrees-zh
+        rm -rf _build/.jupyter_cache _build/.doctrees _build/.doctrees-zh _build/.doctrees-gettext
     fi
     mkdir -p _build && echo "$pkg" > _build/.chattn-package
     CHATTN_STATIC=1 "$VENV/bin/jupyter-book" build "$ROOT" -W -n --keep-going
