@@ -23,8 +23,10 @@ ROOT = Path(__file__).resolve().parents[1]
 TOL = 1e-4
 LETTERS = {"reduction": "r", "k_size": "k"}
 # the sweep networks: (key, attn, options), as the book's extension names them (se_r8, eca_k3, ...)
+# every sweep value with its own network (at the grid's default value the grid's network is offered)
 SWEEP_NETWORKS = [(f"{attn}_{LETTERS[option]}{v}", attn, {option: v})
-                  for attn, (option, values) in pretrained.SWEEPS.items() for v in values]
+                  for attn, (option, values) in pretrained.SWEEPS.items() for v in values
+                  if v != pretrained.default_option(attn, option)]
 NETWORKS = [(attn, attn, {}) for attn in ["none", "se", "enc", "gsop", "fca", "bilinear", "eca", "rcan_ca", "dia",
                                           "srm", "gct", "soca"]] + SWEEP_NETWORKS
 

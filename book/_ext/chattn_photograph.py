@@ -60,12 +60,14 @@ def _package_hash() -> str:
 def networks() -> list[tuple[str, str, dict]]:
     """``(key, attn, options)`` of every network the page offers: the grid's (key ``attn``, no
     options), then every value of every sweep of :data:`chattn.pretrained.SWEEPS` (key
-    ``"{attn}_{letter}{value}"``, e.g. ``se_r8``, ``eca_k3``; at the grid's default value, the
-    sweep's own network when it trained one, else the grid's)."""
+    ``"{attn}_{letter}{value}"``, e.g. ``se_r8``, ``eca_k3``) that has its own network: at the
+    grid's default value the sweep trains none, and the grid's network, offered once as ``attn``,
+    is that value's)."""
     from chattn import pretrained
     out = [(attn, attn, {}) for attn in pretrained.shipped()]
     for attn, (option, values) in pretrained.SWEEPS.items():
-        out += [(f"{attn}_{LETTERS.get(option, option)}{v}", attn, {option: v}) for v in values]
+        out += [(f"{attn}_{LETTERS.get(option, option)}{v}", attn, {option: v}) for v in values
+                if pretrained.weights_path(attn, **{option: v}) != pretrained.weights_path(attn)]
     return out
 
 
