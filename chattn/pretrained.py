@@ -11,7 +11,8 @@ their run records.
   another task (``records(task="recoloured")``: :func:`chattn.data.recolour`, records only).
 - :data:`SWEEPS` lists the option each module was trained with at several values (SE's reduction,
   ECA's kernel size, ...); :func:`sweep_records` lists their runs and ``load(attn, **options)``
-  loads the seed-0 network of one value (``load("se", reduction=8)``).
+  loads the seed-0 network of one value (``load("se", reduction=8)``); :func:`own_sweep_values`
+  names the values with a network of their own (at the grid's default value it is the grid's).
 
 What the runs show (paired comparisons, the sweeps' summaries, the gates' class specificity) is
 measured by :mod:`chattn.analysis`.
@@ -52,6 +53,32 @@ SWEEPS: dict[str, tuple[str, tuple]] = {
 #: How many seeds each sweep trained per value, three for every sweep (``--seeds 3``), so that each
 #: value is compared with the default value paired by seed (:func:`chattn.analysis.compare_sweep`).
 SWEEP_SEEDS: dict[str, int] = {"se": 3, "eca": 3, "fca": 3, "bilinear": 3, "rcan_ca": 3, "dia": 3, "soca": 3}
+
+
+def own_sweep_values(attn: str) -> tuple:
+    """The values of ``attn``'s sweep (:data:`SWEEPS`) that the sweep trains a network of its own
+    for: every value but the grid's default (:func:`chattn.runs.default_option`), whose network is
+    the grid's (same code, same recipe; :func:`weights_path` returns the grid's file for it).
+
+    Args:
+        attn: a swept module, a key of :data:`SWEEPS`.
+
+    Example::
+
+        >>> own_sweep_values("se"), own_sweep_values("eca")
+        ((2, 8, 16, 32), (1, 3, 5, 7, 9))
+    """
+    name, key, values = _sweep(attn)
+    default = default_option(name, key)
+    return tuple(v for v in values if v != default)
+
+
+def _sweep(attn) -> tuple[str, str, tuple]:
+    """``(name, option, values)`` of ``attn``'s sweep; ValueError for a module that has none."""
+    name = _name(attn)
+    if name not in SWEEPS:
+        raise ValueError(f"attn must be one of the swept modules {sorted(SWEEPS)}, got {attn!r}")
+    return (name, *SWEEPS[name])
 
 
 def weights_path(attn: str | None, *, epochs: int | None = None, **options) -> Path:
@@ -179,10 +206,7 @@ def sweep_records(attn: str, epochs: int | None = None) -> list[dict]:
         attn: a swept module, a key of :data:`SWEEPS`.
         epochs: the runs trained for this many epochs; ``None``: :data:`chattn.runs.EPOCHS`.
     """
-    name = _name(attn)
-    if name not in SWEEPS:
-        raise ValueError(f"attn must be one of the swept modules {sorted(SWEEPS)}, got {attn!r}")
-    key, values = SWEEPS[name]
+    name, key, values = _sweep(attn)
     sweep_dir = ship_dir("patches", {key: values[0]}, epochs=epochs)
     out = []
     for r in load_records(sweep_dir) if sweep_dir.is_dir() else []:

@@ -25,8 +25,7 @@ LETTERS = {"reduction": "r", "k_size": "k"}
 # the sweep networks: (key, attn, options), as the book's extension names them (se_r8, eca_k3, ...)
 # every sweep value with its own network (at the grid's default value the grid's network is offered)
 SWEEP_NETWORKS = [(f"{attn}_{LETTERS[option]}{v}", attn, {option: v})
-                  for attn, (option, values) in pretrained.SWEEPS.items() for v in values
-                  if v != pretrained.default_option(attn, option)]
+                  for attn, (option, _) in pretrained.SWEEPS.items() for v in pretrained.own_sweep_values(attn)]
 NETWORKS = [(attn, attn, {}) for attn in ["none", "se", "enc", "gsop", "fca", "bilinear", "eca", "rcan_ca", "dia",
                                           "srm", "gct", "soca"]] + SWEEP_NETWORKS
 

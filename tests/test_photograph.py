@@ -188,14 +188,14 @@ def test_sweep_networks_through_the_control(pg, base_url, tmp_path):
     _wait(page, ("done", "idle"))
     start = time.perf_counter()
     worst, chosen = {}, []
-    for attn, (option, values) in pretrained.SWEEPS.items():
+    for attn, (option, _) in pretrained.SWEEPS.items():
         page.check(f"#photograph-net-{attn}")                     # the grid's network runs first
         got = _wait(page)
         assert got["shown"] == [attn] and attn in got["networks"], got["shown"]
         control = page.locator(f"select[data-module={attn}]")
         options = control.locator("option").evaluate_all("os => os.map(o => [o.value, o.textContent])")
         letter = {"reduction": "r", "k_size": "k"}[option]
-        own = [v for v in values if v != pretrained.default_option(attn, option)]   # the default: the grid's
+        own = pretrained.own_sweep_values(attn)                   # at the default value: the grid's
         assert [k for k, _ in options] == [attn] + [f"{attn}_{letter}{v}" for v in own], options
         from chattn.analysis import sweep
         points = {p.value: p for p in sweep(attn)}
@@ -220,7 +220,7 @@ def test_sweep_networks_through_the_control(pg, base_url, tmp_path):
             page.screenshot(path=str(ARTIFACTS / "photograph-sweep.png"))
         page.uncheck(f"#photograph-net-{attn}")
     seconds = time.perf_counter() - start
-    assert len(chosen) == sum(v != pretrained.default_option(a, o) for a, (o, vs) in pretrained.SWEEPS.items() for v in vs)
+    assert len(chosen) == sum(len(pretrained.own_sweep_values(a)) for a in pretrained.SWEEPS)
     models = sorted({p for p in page.fetched if "/models/" in p})
     assert len(models) == len(chosen) + len(pretrained.SWEEPS)       # each sweep network once, and the grid's
     runtime = sorted({p for p in page.fetched if "/ort/" in p})

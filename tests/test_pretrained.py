@@ -11,7 +11,7 @@ import torch
 
 import chattn
 from chattn import pretrained, runs
-from conftest import write_record
+from conftest import ROOT, write_record
 from chattn.data import PHOTOS, make_dataset
 from chattn.models.small import small_resnet
 from chattn.runs import WEIGHTS_DIR, configs, ship_dir
@@ -50,8 +50,7 @@ print(json.dumps(out))
 
 
 # the values each sweep trained; its default value (SE's r = 4, bilinear's r = 16) is the grid's network
-SWEPT = [(attn, key, value) for attn, (key, values) in pretrained.SWEEPS.items() for value in values
-         if value != pretrained.default_option(attn, key)]
+SWEPT = [(attn, key, value) for attn, (key, _) in pretrained.SWEEPS.items() for value in pretrained.own_sweep_values(attn)]
 
 
 def shipped_records() -> dict:
@@ -162,6 +161,24 @@ def test_every_sweep_value_is_shipped_with_its_seeds_and_weights(recs):
     assert {p.name for p in sweep_dir.iterdir()} == expected
 
 
+def test_the_queue_trains_each_sweep_at_its_own_values():
+    """The README's sweep commands (scripts/training.queue, which tests/test_train_queue.py holds to
+    the README) train, at the book's E, exactly the values with a network of their own: the grid's
+    default value is not trained again, and no value the book reads is left untrained."""
+    import shlex
+    queued = {}
+    for line in (ROOT / "scripts" / "training.queue").read_text().splitlines():
+        words = shlex.split(line, comments=True)
+        if "--sweep" not in words or words[words.index("--epochs") + 1] != str(runs.EPOCHS["patches"]):
+            continue
+        for i, word in enumerate(words):
+            if word == "--sweep":
+                attn, rest = words[i + 1].split(":")
+                key, values = rest.split("=")
+                queued[attn] = (key, tuple(int(v) for v in values.split(",")))
+    assert queued == {attn: (key, pretrained.own_sweep_values(attn)) for attn, (key, _) in pretrained.SWEEPS.items()}
+
+
 def test_every_sweep_has_its_seeds_per_value():
     assert set(pretrained.SWEEP_SEEDS) == set(pretrained.SWEEPS)
     assert min(pretrained.SWEEP_SEEDS.values()) >= 3                               # issue 18: at least 3 seeds
@@ -171,7 +188,7 @@ def test_every_sweep_has_its_seeds_per_value():
         assert [p.value for p in points] == list(values), attn
         grid_seeds = len([r for r in pretrained.records() if r["attn"] == attn])
         for p in points:
-            default = p.value == pretrained.default_option(attn, key)      # the grid's runs stand in for it
+            default = p.value not in pretrained.own_sweep_values(attn)     # the grid's runs stand in for it
             assert len(p.accuracies) == (grid_seeds if default else pretrained.SWEEP_SEEDS[attn]), (attn, p.value)
             assert p.weights is not None and p.weights.is_file(), (attn, p.value)
             assert (p.weights == pretrained.weights_path(attn)) == default, (attn, p.value)
@@ -244,6 +261,7 @@ def test_weights_path_and_default_option():
     (lambda: pretrained.default_option("cbam", "reduction"), ValueError, "attn"),
     (lambda: pretrained.sweep_records("gct"), ValueError, "swept modules"),
     (lambda: pretrained.sweep_records("none"), ValueError, "swept modules"),
+    (lambda: pretrained.own_sweep_values("gct"), ValueError, "swept modules"),
 ])
 def test_sweep_api_errors_say_what_is_wrong(call, error, words):
     with pytest.raises(error, match=words):

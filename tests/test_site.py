@@ -263,8 +263,8 @@ def test_static_holds_only_what_pages_use():
         # the grid's twelve networks and every network of the r / k sweeps (se_r8, eca_k3, ...); at a
         # sweep's default value the grid's network is that value's, not a file of its own
         letters = {"reduction": "r", "k_size": "k"}
-        sweeps = [f"{attn}_{letters[option]}{v}" for attn, (option, values) in chattn.pretrained.SWEEPS.items()
-                  for v in values if v != chattn.pretrained.default_option(attn, option)]
+        sweeps = [f"{attn}_{letters[option]}{v}" for attn, (option, _) in chattn.pretrained.SWEEPS.items()
+                  for v in chattn.pretrained.own_sweep_values(attn)]
         assert sorted(p.stem for p in (photograph / "models").iterdir()) == \
             sorted(chattn.pretrained.shipped() + sweeps)
 

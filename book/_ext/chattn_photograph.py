@@ -60,14 +60,14 @@ def _package_hash() -> str:
 def networks() -> list[tuple[str, str, dict]]:
     """``(key, attn, options)`` of every network the page offers: the grid's (key ``attn``, no
     options), then every value of every sweep of :data:`chattn.pretrained.SWEEPS` (key
-    ``"{attn}_{letter}{value}"``, e.g. ``se_r8``, ``eca_k3``) that has its own network: at the
-    grid's default value the sweep trains none, and the grid's network, offered once as ``attn``,
-    is that value's)."""
+    ``"{attn}_{letter}{value}"``, e.g. ``se_r8``, ``eca_k3``) that has its own network
+    (:func:`chattn.pretrained.own_sweep_values`: at the grid's default value the grid's network,
+    offered once as ``attn``, is that value's)."""
     from chattn import pretrained
     out = [(attn, attn, {}) for attn in pretrained.shipped()]
-    for attn, (option, values) in pretrained.SWEEPS.items():
-        out += [(f"{attn}_{LETTERS.get(option, option)}{v}", attn, {option: v}) for v in values
-                if pretrained.weights_path(attn, **{option: v}) != pretrained.weights_path(attn)]
+    for attn, (option, _) in pretrained.SWEEPS.items():
+        out += [(f"{attn}_{LETTERS.get(option, option)}{v}", attn, {option: v})
+                for v in pretrained.own_sweep_values(attn)]
     return out
 
 
