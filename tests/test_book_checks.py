@@ -291,3 +291,8 @@ def test_symbol_equals_number_stays_on_one_line_in_prose_only():
     book.NoBreakAroundEquals(doc).run()
     texts = [str(n) for n in doc.findall(nodes.Text)]
     assert texts[0] == f"At r{nb}4 the gate " and texts.count("r = 4") == 3         # code, maths, block
+    # the symbol a node of its own (emphasis, inline maths): the " = " after it is joined too
+    doc = publish_doctree("At *r* = 16 and :math:`k` = 3, but *reduction* = 4 and *r* = a.\n")
+    book.NoBreakAroundEquals(doc).run()
+    texts = [str(n) for n in doc.findall(nodes.Text)]
+    assert texts == ["At ", "r", f"{nb}16 and ", "k", f"{nb}3, but ", "reduction", " = 4 and ", "r", " = a."], texts

@@ -82,6 +82,10 @@ def drop_thebe(app, pagename, templatename, context, doctree):
 SYMBOL_EQUALS = re.compile(r"(?<![A-Za-z0-9_.])([A-Za-z\u03b1-\u03c9\u0391-\u03a9][A-Za-z0-9_\u00b2]?[\u2032']?) = "
                            r"(?=[-\u2212+]?\.?[0-9])")
 _VERBATIM = (nodes.FixedTextElement, nodes.literal, nodes.math, nodes.raw, nodes.comment)
+#: The symbol alone, as an emphasised or inline-maths node holds it (``*r* = 16``, ``$k$ = 3``).
+SYMBOL = re.compile(r"\\?([A-Za-z]|alpha|beta|gamma|eta|psi)[A-Za-z0-9_\u00b2]?[\u2032']?")
+#: What follows such a node: `` = `` and a number.
+EQUALS_NUMBER = re.compile(r"^ = (?=[-\u2212+]?\.?[0-9])")
 
 
 def keep_symbol_equals_number(text: str) -> str:
@@ -90,7 +94,8 @@ def keep_symbol_equals_number(text: str) -> str:
 
 
 class NoBreakAroundEquals(SphinxPostTransform):
-    """:func:`keep_symbol_equals_number` on every text node of prose (item 3 above)."""
+    """:func:`keep_symbol_equals_number` on every text node of prose (item 3 above); and where the
+    symbol is a node of its own (``*r* = 16``, ``$k$ = 3``), the `` = `` after it."""
     default_priority = 900
 
     def run(self, **kwargs):
@@ -103,6 +108,11 @@ class NoBreakAroundEquals(SphinxPostTransform):
                 ancestor = ancestor.parent
             if ancestor is None:
                 new = keep_symbol_equals_number(str(node))
+                at = parent.index(node)
+                before = parent[at - 1] if at > 0 else None
+                if isinstance(before, (nodes.emphasis, nodes.strong, nodes.math)) and \
+                        SYMBOL.fullmatch(before.astext().strip()):
+                    new = EQUALS_NUMBER.sub("\u00a0=\u00a0", new)
                 if new != str(node):
                     parent.replace(node, nodes.Text(new))
 
