@@ -165,17 +165,17 @@ def test_the_queue_trains_each_sweep_at_its_own_values():
     """The README's sweep commands (scripts/training.queue, which tests/test_train_queue.py holds to
     the README) train, at the book's E, exactly the values with a network of their own: the grid's
     default value is not trained again, and no value the book reads is left untrained."""
-    import shlex
+    from train_queue import read_queue          # scripts/ is on the path (conftest)
+
+    from chattn.train import parse_sweep
     queued = {}
-    for line in (ROOT / "scripts" / "training.queue").read_text().splitlines():
-        words = shlex.split(line, comments=True)
+    for words in read_queue(ROOT / "scripts" / "training.queue"):
         if "--sweep" not in words or words[words.index("--epochs") + 1] != str(runs.EPOCHS["patches"]):
             continue
         for i, word in enumerate(words):
             if word == "--sweep":
-                attn, rest = words[i + 1].split(":")
-                key, values = rest.split("=")
-                queued[attn] = (key, tuple(int(v) for v in values.split(",")))
+                attn, key, values = parse_sweep(words[i + 1])
+                queued[attn] = (key, tuple(values))
     assert queued == {attn: (key, pretrained.own_sweep_values(attn)) for attn, (key, _) in pretrained.SWEEPS.items()}
 
 
