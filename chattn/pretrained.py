@@ -74,8 +74,11 @@ def own_sweep_values(attn: str) -> tuple:
 
 
 def _sweep(attn) -> tuple[str, str, tuple]:
-    """``(name, option, values)`` of ``attn``'s sweep; ValueError for a module that has none."""
-    name = _name(attn)
+    """``(name, option, values)`` of ``attn``'s sweep (any case); a ``TypeError`` for a non-str, a
+    ``ValueError`` for a module that has no sweep, both naming ``attn`` and the swept modules."""
+    if not isinstance(attn, str):
+        raise TypeError(f"attn must be a str, one of the swept modules {sorted(SWEEPS)}, got {type(attn).__name__}")
+    name = attn.lower()
     if name not in SWEEPS:
         raise ValueError(f"attn must be one of the swept modules {sorted(SWEEPS)}, got {attn!r}")
     return (name, *SWEEPS[name])

@@ -262,6 +262,8 @@ def test_weights_path_and_default_option():
     (lambda: pretrained.sweep_records("gct"), ValueError, "swept modules"),
     (lambda: pretrained.sweep_records("none"), ValueError, "swept modules"),
     (lambda: pretrained.own_sweep_values("gct"), ValueError, "swept modules"),
+    (lambda: pretrained.own_sweep_values(None), TypeError, r"attn must be a str, one of the swept modules"),
+    (lambda: pretrained.sweep_records(3), TypeError, "got int"),
 ])
 def test_sweep_api_errors_say_what_is_wrong(call, error, words):
     with pytest.raises(error, match=words):

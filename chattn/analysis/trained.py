@@ -76,14 +76,11 @@ def reference_value(attn: str):
 
 
 def _swept(attn) -> tuple[str, tuple]:
-    """``(option, values)`` of ``attn``'s sweep, or a clear error."""
+    """``(option, values)`` of ``attn``'s sweep, or the clear error of the one check, in
+    :mod:`chattn.pretrained`."""
     from .. import pretrained
 
-    if not isinstance(attn, str):
-        raise TypeError(f"attn must be a str, one of {sorted(pretrained.SWEEPS)}, got {type(attn).__name__}")
-    if attn.lower() not in pretrained.SWEEPS:
-        raise ValueError(f"attn must be one of the swept modules {sorted(pretrained.SWEEPS)}, got {attn!r}")
-    return pretrained.SWEEPS[attn.lower()]
+    return pretrained._sweep(attn)[1:]
 
 
 def _label(key: str, value) -> str:
