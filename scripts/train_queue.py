@@ -110,17 +110,27 @@ def other_cpus(runs: list[dict]) -> dict[Path, list[str]]:
 
 def estimate(run: dict, default_per_epoch: float = 60.0) -> float:
     """Seconds the run will take: the newest record of the same module, task and width (seconds
-    per epoch x epochs x 1.25), else ``default_per_epoch`` per epoch."""
+    per epoch x epochs x 1.25); without one, the newest of the same module and task at another
+    width, scaled by (width / its width)² (a convolution's cost); else ``default_per_epoch`` per
+    epoch."""
     from chattn.runs import WEIGHTS_DIR
 
     c = run["config"]
-    best = None
+    same, other = None, None
     for path in WEIGHTS_DIR.rglob(f"small_resnet_{run['attn']}_*seed*.json"):
         r = json.loads(path.read_text())
-        if (r.get("task", "patches"), r["model"].get("width")) == (c.task, c.width) and r.get("seconds"):
-            if best is None or r["date"] > best["date"]:
-                best = r
-    per_epoch = best["seconds"] / best["epochs"] if best else default_per_epoch
+        if r.get("task", "patches") != c.task or not r.get("seconds") or not r["model"].get("width"):
+            continue
+        if r["model"]["width"] == c.width:
+            same = r if same is None or r["date"] > same["date"] else same
+        elif other is None or r["date"] > other["date"]:
+            other = r
+    if same:
+        per_epoch = same["seconds"] / same["epochs"]
+    elif other:
+        per_epoch = other["seconds"] / other["epochs"] * (c.width / other["model"]["width"]) ** 2
+    else:
+        per_epoch = default_per_epoch
     return 1.25 * per_epoch * c.epochs
 
 

@@ -138,3 +138,30 @@ def test_the_shipped_queue_is_the_readmes_commands():
     train_queue = _train_queue()
     queued = train_queue.read_queue(ROOT / "scripts" / "training.queue")
     assert sorted(map(parsed, queued)) == sorted(parsed(line.split()) for line in echoed)
+
+
+def test_a_runs_estimate_is_the_newest_record_of_its_module_scaled_to_its_width(tmp_path, monkeypatch):
+    """Same module, task and width: that record's seconds per epoch; another width only: scaled by
+    the width ratio squared; nothing: the default. Times 1.25 (the margin) and the run's epochs."""
+    train_queue = _train_queue()
+    from chattn import runs as chattn_runs
+    from chattn import train
+
+    monkeypatch.setattr(chattn_runs, "WEIGHTS_DIR", tmp_path)
+
+    def record(name, width, seconds, epochs, date, task="recoloured"):
+        (tmp_path / name).write_text(json.dumps({"task": task, "seconds": seconds, "epochs": epochs, "date": date,
+                                                 "model": {"width": width}}))
+
+    def run_at(width):
+        words = ["--attn", "none", "--width", str(width), "--task", "recoloured", "--epochs", "48",
+                 "--out", str(tmp_path / "out")]
+        return train_queue.queued_runs([words])[0]
+
+    assert train_queue.estimate(run_at(38), default_per_epoch=10) == pytest.approx(1.25 * 10 * 48)
+    record("small_resnet_none_seed0.json", 32, 480, 48, "2026-01-01")            # 10 s an epoch at 32
+    record("small_resnet_none_seed1.json", 32, 960, 48, "2026-01-02")            # newer: 20 s an epoch
+    record("small_resnet_none_seed2.json", 32, 1, 48, "2026-01-03", task="patches")   # another task
+    assert train_queue.estimate(run_at(38)) == pytest.approx(1.25 * 20 * (38 / 32) ** 2 * 48)
+    record("small_resnet_none_width38_seed0.json", 38, 48 * 7, 48, "2025-12-31")  # older, but its width
+    assert train_queue.estimate(run_at(38)) == pytest.approx(1.25 * 7 * 48)
