@@ -110,7 +110,7 @@ from . import __version__, _validate
 from .data import PHOTOS, TASKS, ImageFolder, augment, make_dataset, recolour, seed_worker
 from .distributed import POOLED_BN, SyncBatchNorm, state_sha256, sync_batchnorm, world  # noqa: F401 (re-exported)
 from .models.resnet import resnet50
-from .models.small import small_resnet
+from .models.small import check_width, small_resnet
 from .runs import (NETWORK_DEFAULTS, configs, format_summary, load_records, network_options, save_weights, ship_dir,
                    stem, summarize)
 
@@ -138,7 +138,7 @@ class Config:
     batch_size: int = _opt(64, "global batch (split over the processes under torchrun)")
     lr: float = _opt(4e-3, "peak learning rate (warm-up over 20%% of the steps, then a cosine to 0)")
     weight_decay: float = _opt(5e-4, "decoupled weight decay (AdamW) or L2 (SGD)")
-    width: int = _opt(NETWORK_DEFAULTS["width"], "channels of the small net's first stage (w, 2w, 4w)")
+    width: int = _opt(NETWORK_DEFAULTS["width"], "channels of the small net's first stage (w, 2w, 4w; a multiple of 4)")
     depth: int = _opt(NETWORK_DEFAULTS["depth"], "blocks per stage of the small net")
     patch: int = _opt(32, "side of the input patches (of the crops with --data)")
     task: str = _opt("patches", "patches, or recoloured (per-sample per-channel gain and contrast)", choices=TASKS)
@@ -161,7 +161,7 @@ class Config:
         _validate.positive_int(self.test_per_class, "test_per_class")
         batch_size = _validate.positive_int(self.batch_size, "batch_size", minimum=2)
         _validate.positive_float(self.lr, "lr")
-        _validate.positive_int(self.width, "width", minimum=4)
+        check_width(self.width)
         _validate.positive_int(self.depth, "depth")
         _validate.positive_int(self.patch, "patch", minimum=4)
         _validate.positive_int(self.workers, "workers", minimum=0)

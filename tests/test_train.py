@@ -164,6 +164,11 @@ def test_bad_arguments_raise_with_the_argument_name():
         small_resnet(3)
     with pytest.raises(ValueError, match="width"):
         small_resnet("se", width=0)
+    # a width not a multiple of 4 built a network whose stages did not fit (46: stage 1 gave 44 channels)
+    for width in (38, 46, 50):
+        with pytest.raises(ValueError, match=f"width must be a multiple of 4 .*got {width}"):
+            small_resnet(None, width=width)
+    assert small_resnet(None, width=44)(torch.zeros(2, 3, 32, 32)).shape == (2, 8)
     with pytest.raises(TypeError, match="without an attention module"):
         small_resnet(None, reduction=4)
     with pytest.raises(ValueError, match="x"):
@@ -245,6 +250,9 @@ def test_cli_rejects_bad_arguments(tmp_path):
         train.main(["--attn", "se", "--seeds", "0", "--out", str(tmp_path)])
     with pytest.raises(SystemExit):
         train.main([])
+    with pytest.raises(SystemExit):                    # before any training: the recipe checks the width
+        train.main(["--attn", "none", "--width", "46", "--out", str(tmp_path)])
+    assert not list(tmp_path.iterdir())
     with pytest.raises(ValueError, match="directory"):
         runs.load_records(tmp_path / "missing")
 

@@ -158,10 +158,10 @@ def test_a_runs_estimate_is_the_newest_record_of_its_module_scaled_to_its_width(
                  "--out", str(tmp_path / "out")]
         return train_queue.queued_runs([words])[0]
 
-    assert train_queue.estimate(run_at(38), default_per_epoch=10) == pytest.approx(1.25 * 10 * 48)
+    assert train_queue.estimate(run_at(40), default_per_epoch=10) == pytest.approx(1.25 * 10 * 48)
     record("small_resnet_none_seed0.json", 32, 480, 48, "2026-01-01")            # 10 s an epoch at 32
     record("small_resnet_none_seed1.json", 32, 960, 48, "2026-01-02")            # newer: 20 s an epoch
     record("small_resnet_none_seed2.json", 32, 1, 48, "2026-01-03", task="patches")   # another task
-    assert train_queue.estimate(run_at(38)) == pytest.approx(1.25 * 20 * (38 / 32) ** 2 * 48)
-    record("small_resnet_none_width38_seed0.json", 38, 48 * 7, 48, "2025-12-31")  # older, but its width
-    assert train_queue.estimate(run_at(38)) == pytest.approx(1.25 * 7 * 48)
+    assert train_queue.estimate(run_at(40)) == pytest.approx(1.25 * 20 * (40 / 32) ** 2 * 48)
+    record("small_resnet_none_width40_seed0.json", 40, 48 * 7, 48, "2025-12-31")  # older, but its width
+    assert train_queue.estimate(run_at(40)) == pytest.approx(1.25 * 7 * 48)

@@ -109,7 +109,7 @@ class SmallResNet(nn.Module):
         attn = check_attn(attn, options, SmallResNet)
         self.attn_name = attn
         self.num_classes = _validate.positive_int(num_classes, "num_classes")
-        self.width = _validate.positive_int(width, "width", minimum=4)
+        self.width = check_width(width)
         self.depth = _validate.positive_int(depth, "depth")
         self.input_size = _validate.positive_int(input_size, "input_size", minimum=4)
         self.options = dict(options)
@@ -154,6 +154,17 @@ class SmallResNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc(self.features(x).mean((2, 3)))      # (B, num_classes)
+
+
+def check_width(width) -> int:
+    """``width`` as an int, or a ``TypeError`` / ``ValueError`` naming it: w must be a multiple of
+    the bottleneck's expansion (4), since every stage's output, w, 2w or 4w channels, is four times
+    its blocks' inner channels; another w would build a network whose stages do not fit together."""
+    width = _validate.positive_int(width, "width", minimum=Bottleneck.expansion)
+    if width % Bottleneck.expansion:
+        raise ValueError(f"width must be a multiple of {Bottleneck.expansion} (each stage's output is "
+                         f"{Bottleneck.expansion} x its bottleneck's inner channels), got {width}")
+    return width
 
 
 def small_resnet(attn: str | None = None, num_classes: int = len(PHOTOS), width: int = 32, depth: int = 2,
