@@ -42,7 +42,7 @@ WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 
 #: The recipe's number of epochs per task, E. The shipped grid, sweeps and controls the chapters
 #: read are those trained for this many epochs (``weights/<task>/epochs<E>/``).
-EPOCHS: dict[str, int] = {"patches": 24, "recoloured": 3}
+EPOCHS: dict[str, int] = {"patches": 24, "recoloured": 48}
 
 #: The network options of :class:`~chattn.models.SmallResNet` a run's file names carry when they
 #: differ from these, the network's own defaults (read from its signature: one place).
@@ -190,7 +190,7 @@ def ship_dir(task: str = "patches", options: dict | None = None, *, epochs: int 
 
         >>> [ship_dir(t, o, network=n).relative_to(WEIGHTS_DIR).as_posix() for t, o, n in
         ...  [("patches", {}, {}), ("recoloured", {"k_size": 5}, {}), ("patches", {}, {"width": 48})]]
-        ['patches/epochs24', 'recoloured/epochs3/sweep', 'patches/epochs24/control']
+        ['patches/epochs24', 'recoloured/epochs48/sweep', 'patches/epochs24/control']
     """
     _validate.one_of(task, "task", TASKS)
     epochs = EPOCHS[task] if epochs is None else _validate.positive_int(epochs, "epochs")

@@ -194,9 +194,9 @@ def test_every_sweep_has_its_seeds_per_value():
             assert (p.weights == pretrained.weights_path(attn)) == default, (attn, p.value)
 
 
-def test_recoloured_grid_is_every_config_with_three_seeds_records_only():
+def test_recoloured_grid_is_every_config_with_five_seeds_records_only():
     recs = pretrained.records(task="recoloured")
-    assert [(r["attn"], r["seed"]) for r in recs] == [(c, s) for c in configs() for s in range(3)]
+    assert [(r["attn"], r["seed"]) for r in recs] == [(c, s) for c in configs() for s in range(5)]
     clean = {(r["attn"], r["seed"]): r for r in pretrained.records()}
     for r in recs:
         assert r["task"] == "recoloured" and r["weights"] is None and not r["model"]["options"]
