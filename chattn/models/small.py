@@ -159,7 +159,11 @@ class SmallResNet(nn.Module):
 def check_width(width) -> int:
     """``width`` as an int, or a ``TypeError`` / ``ValueError`` naming it: w must be a multiple of
     the bottleneck's expansion (4), since every stage's output, w, 2w or 4w channels, is four times
-    its blocks' inner channels; another w would build a network whose stages do not fit together."""
+    its blocks' inner channels; another w would build a network whose stages do not fit together.
+
+    Args:
+        width: w, channels of the first stage.
+    """
     width = _validate.positive_int(width, "width", minimum=Bottleneck.expansion)
     if width % Bottleneck.expansion:
         raise ValueError(f"width must be a multiple of {Bottleneck.expansion} (each stage's output is "
