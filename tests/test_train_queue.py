@@ -145,7 +145,6 @@ def test_a_runs_estimate_is_the_newest_record_of_its_module_scaled_to_its_width(
     the width ratio squared; nothing: the default. Times 1.25 (the margin) and the run's epochs."""
     train_queue = _train_queue()
     from chattn import runs as chattn_runs
-    from chattn import train
 
     monkeypatch.setattr(chattn_runs, "WEIGHTS_DIR", tmp_path)
 
