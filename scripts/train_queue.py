@@ -149,9 +149,14 @@ def train_one(run: dict) -> dict:
 
 def commit(record: dict, path: Path) -> None:
     """Commit the run's record at ``path`` (and its weights file, if it wrote one) to the current
-    branch of the checkout that holds it."""
+    branch of the checkout that holds it. The message names the module, its options and the network
+    options that differ from the defaults ("Training record: none width=44 seed 1, recoloured, ...")."""
     files = [path.name] + ([record["weights"]] if record["weights"] else [])
-    options = " ".join(f"{k}={v}" for k, v in sorted((record["model"].get("options") or {}).items()))
+    from chattn import runs
+
+    network = runs.network_options(record["model"])             # a control's width, depth
+    options = " ".join(f"{k}={v}" for k, v in [*sorted((record["model"].get("options") or {}).items()),
+                                                 *network.items()])
     message = (f"Training record: {record['attn']}{' ' + options if options else ''} seed {record['seed']}, "
                f"{record['task']}, {record['epochs']} epochs: test {100 * record['test_accuracy']:.2f} % "
                f"({record['seconds']:.0f} s)")

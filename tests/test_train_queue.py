@@ -164,3 +164,20 @@ def test_a_runs_estimate_is_the_newest_record_of_its_module_scaled_to_its_width(
     assert train_queue.estimate(run_at(40)) == pytest.approx(1.25 * 20 * (40 / 32) ** 2 * 48)
     record("small_resnet_none_width40_seed0.json", 40, 48 * 7, 48, "2025-12-31")  # older, but its width
     assert train_queue.estimate(run_at(40)) == pytest.approx(1.25 * 7 * 48)
+
+
+def test_a_commit_message_names_the_network_options_of_a_control(tmp_path):
+    train_queue = _train_queue()
+    for cmd in (["init", "-q"], ["config", "user.email", "t@example.com"], ["config", "user.name", "t"]):
+        subprocess.run(["git", *cmd], cwd=tmp_path, check=True)
+    messages = []
+    for name, model in [("control.json", {"attn": "none", "width": 44, "depth": 2, "options": {}}),
+                        ("sweep.json", {"attn": "se", "width": 32, "depth": 2, "options": {"reduction": 8}})]:
+        record = {"attn": model["attn"], "seed": 1, "task": "recoloured", "epochs": 48, "test_accuracy": 0.8575,
+                  "seconds": 835.0, "weights": None, "model": model}
+        (tmp_path / name).write_text(json.dumps(record))
+        train_queue.commit(record, tmp_path / name)
+        messages.append(subprocess.run(["git", "log", "-1", "--format=%s"], cwd=tmp_path, capture_output=True,
+                                       text=True).stdout.strip())
+    assert messages == ["Training record: none width=44 seed 1, recoloured, 48 epochs: test 85.75 % (835 s)",
+                        "Training record: se reduction=8 seed 1, recoloured, 48 epochs: test 85.75 % (835 s)"]
