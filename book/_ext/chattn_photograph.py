@@ -42,8 +42,6 @@ LABELS = {"none": "No attention (baseline)", "se": "SE", "enc": "EncNet", "gsop"
           "gct": "GCT", "soca": "SoCA"}
 #: Module attributes that hold the reduction ratio / kernel size the r / k control is about.
 SWEPT = {"reduction": "r", "k_size": "k", "kernel_size": "k", "att_dim": "d"}
-#: The letter of a swept option (chattn.pretrained.SWEEPS) on the page and in a network's key.
-LETTERS = {"reduction": "r", "k_size": "k"}
 
 
 def _package_hash() -> str:
@@ -64,9 +62,10 @@ def networks() -> list[tuple[str, str, dict]]:
     (:func:`chattn.pretrained.own_sweep_values`: at the grid's default value the grid's network,
     offered once as ``attn``, is that value's)."""
     from chattn import pretrained
+    from chattn.analysis.trained import SYMBOL     # a swept option's letter: r, k
     out = [(attn, attn, {}) for attn in pretrained.shipped()]
     for attn, (option, _) in pretrained.SWEEPS.items():
-        out += [(f"{attn}_{LETTERS.get(option, option)}{v}", attn, {option: v})
+        out += [(f"{attn}_{SYMBOL.get(option, option)}{v}", attn, {option: v})
                 for v in pretrained.own_sweep_values(attn)]
     return out
 
@@ -112,12 +111,13 @@ def _sweep(attn: str, options: dict, net) -> dict | None:
     value (``None`` with ``adaptive`` for ECA's grid network, whose k = psi(C) per stage), and
     whether it is the grid's network."""
     from chattn import pretrained
+    from chattn.analysis.trained import SYMBOL
     if attn not in pretrained.SWEEPS:
         return None
     option = pretrained.SWEEPS[attn][0]
     value = options.get(option, pretrained.default_option(attn, option))
     per_module = sorted({v for vs in _swept_values(net).values() for v in vs})
-    return {"option": option, "letter": LETTERS.get(option, option), "value": value, "grid": not options,
+    return {"option": option, "letter": SYMBOL.get(option, option), "value": value, "grid": not options,
             "values": sorted(pretrained.SWEEPS[attn][1]), "adaptive": per_module if value is None else None}
 
 
