@@ -415,6 +415,24 @@ def test_compare_control_finds_a_plain_network_of_the_modules_size(monkeypatch):
     monkeypatch.setattr(pretrained, "control_records", lambda task, epochs=None: too_wide)
     with pytest.raises(ValueError, match="no capacity control within ±10%"):
         analysis.compare_control("gsop", "recoloured")
+    other_lr = [{**r, "lr": 2 * r["lr"]} for r in wide]            # of the size, but another recipe
+    monkeypatch.setattr(pretrained, "control_records", lambda task, epochs=None: other_lr)
+    with pytest.raises(ValueError, match="5 of that size with another recipe"):
+        analysis.compare_control("gsop", "recoloured")
+
+
+def test_the_shipped_controls_match_their_modules_with_the_grids_seeds():
+    """The recoloured grid's capacity controls (issue 18): DIANet's and GSoP's, each a plain network
+    within ±10 % of the module's parameters, the grid's seeds, its recipe."""
+    grid = pretrained.records("recoloured")
+    for attn, width in [("dia", 44), ("gsop", 48)]:
+        table = analysis.compare_control(attn, "recoloured")
+        assert table.reference.label == f"plain, width {width}"
+        assert abs(table.reference.parameters / table.row(attn).parameters - 1) <= 0.10
+        seeds = sorted(r["seed"] for r in grid if r["attn"] == attn)
+        assert len(table.reference.runs) == len(seeds) == 5
+        for row in table.compared:                      # every seed paired, none left out
+            assert len(row.comparison.differences) == 5
 
 
 # ---------------------------------------------------------------------------------- the epoch count E

@@ -443,7 +443,8 @@ def compare_control(attn: str, task: str = "patches", *, tolerance: float = 0.10
                     alpha: float = 0.05, epochs: int | None = None) -> ComparisonTable:
     """Module ``attn`` and the plain network against the capacity control: a plain network of
     other width or depth whose parameters are within ``tolerance`` of the module's
-    (:func:`chattn.pretrained.control_records`), paired by seed, Holm over the two rows.
+    (:func:`chattn.pretrained.control_records`) trained with the grid's recipe (:data:`RECIPE`),
+    paired by seed, Holm over the two rows.
 
     Args:
         attn: a module of the grid.
@@ -462,10 +463,12 @@ def compare_control(attn: str, task: str = "patches", *, tolerance: float = 0.10
         raise ValueError(f"attn must be a module of the grid of task={task!r}, got {attn!r}")
     target = module[0]["params"]
     controls = pretrained.control_records(task, epochs=epochs)
-    fitting = [r for r in controls if r["attn"] == "none" and abs(r["params"] - target) <= tolerance * target]
+    sized = [r for r in controls if r["attn"] == "none" and abs(r["params"] - target) <= tolerance * target]
+    fitting = [r for r in sized if _recipe(r) == _recipe(module[0])]      # the grid's recipe, or no control
     if not fitting:
+        other = f" ({len(sized)} of that size with another recipe)" if sized else ""
         raise ValueError(f"no capacity control within ±{tolerance:.0%} of {attn}'s {target:,} parameters is "
-                         f"shipped for task={task!r}: train a wider plain network (python -m chattn.train "
+                         f"shipped for task={task!r}{other}: train a wider plain network (python -m chattn.train "
                          f"--attn none --width W ...) with the grid's seeds and recipe")
     best = min({r["params"] for r in fitting}, key=lambda n: abs(n - target))
     control = [r for r in fitting if r["params"] == best]
