@@ -135,6 +135,15 @@ def test_no_empty_code_cell_or_fence(chapter):
             assert not re.search(r"^```[\w-]*\n```$", text(c), re.M), f"{chapter} cell {i}: empty code fence"
 
 
+@pytest.mark.parametrize("chapter", NOTEBOOKS, ids=lambda c: c.split("/")[-1])
+def test_every_cell_has_its_own_id(chapter):
+    """nbformat 4.5 cells carry an ``id`` (a missing one is a warning in every build today and an
+    error in nbformat's next versions); a cell added by a script must get one too."""
+    ids = [c.get("id") for c in cells(chapter)]
+    assert None not in ids, f"{chapter}: cells {[i for i, x in enumerate(ids) if x is None]} have no id"
+    assert len(set(ids)) == len(ids), f"{chapter}: a cell id repeats"
+
+
 # ------------------------------------------------------------------------ built site
 
 class _Blocks(HTMLParser):
