@@ -211,6 +211,11 @@ def test_conclusions_are_generated_from_the_table():
     # a stricter level moves gsop to "no measurable difference"
     strict = t.conclusions(alpha=1e-6)
     assert not strict[0].startswith("gsop is above")
+    # between gsop's own p and its Holm-adjusted p: separate alone, not over the table (3 tested: gct cannot be)
+    between = (gsop.p + t.row("gsop").holm_p) / 2
+    alone = [s for s in t.conclusions(alpha=between) if s.startswith("Tested alone")]
+    assert alone == [f"Tested alone, gsop would separate from none (p = {gsop.p:.3f}); over the 3 comparisons "
+                     f"of this table, Holm's correction gives p = {t.row('gsop').holm_p:.3f}."]
 
 
 def test_conclusions_without_two_seeds_say_nothing_about_one_df():

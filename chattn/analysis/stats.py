@@ -441,7 +441,7 @@ class ComparisonTable:
                        f"are equal: the intervals show how large a difference these seeds still allow.")
         for r in rest:
             if r.comparison.p < alpha:
-                out.append(f"Tested alone, {r.label} would separate (p = {_p(r.comparison.p)}); over the {len(tested)} "
+                out.append(f"Tested alone, {r.label} would separate from {ref} (p = {_p(r.comparison.p)}); over the {len(tested)} "
                            f"comparisons of this table, Holm's correction gives p = {_p(r.holm_p)}.")
         if not tested:
             out.append(f"No {self.what} could be tested against {ref}.")
