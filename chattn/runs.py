@@ -279,6 +279,24 @@ def summarize(records: list[dict]) -> list[dict]:
     return out
 
 
+def label(attn: str, options: dict | None = None, network: dict | None = None) -> str:
+    """A run in words: the module, its options (sorted), then the network options that differ from
+    :data:`NETWORK_DEFAULTS`.
+
+    Args:
+        attn: the module's name (``'none'``: the plain network).
+        options: the module options.
+        network: the network options (``width``, ``depth``); defaults are left out.
+
+    Example::
+
+        >>> label("se", {"reduction": 8}), label("none", network={"width": 44, "depth": 2})
+        ('se reduction=8', 'none width=44')
+    """
+    pairs = [*sorted((options or {}).items()), *network_options(network or {}).items()]
+    return " ".join([attn] + [f"{k}={v}" for k, v in pairs])
+
+
 def format_summary(rows: list[dict]) -> str:
     """A Markdown table of :func:`summarize`.
 
@@ -288,10 +306,9 @@ def format_summary(rows: list[dict]) -> str:
     lines = ["| module | runs | params | test acc (mean ± std) | train acc | s/run |",
              "|---|---:|---:|---:|---:|---:|"]
     for r in rows:
-        label = " ".join([r["attn"]] + [f"{k}={v}" for k, v in sorted(r.get("options", {}).items())]
-                         + [f"{k}={v}" for k, v in r.get("network", {}).items()])
-        lines.append(f"| {label} | {r['runs']} | {r['params']:,} | {100 * r['test_mean']:.2f} ± "
-                     f"{100 * r['test_std']:.2f} | {100 * r['train_mean']:.2f} | {r['seconds']:.0f} |")
+        lines.append(f"| {label(r['attn'], r.get('options'), r.get('network'))} | {r['runs']} | {r['params']:,} | "
+                     f"{100 * r['test_mean']:.2f} ± {100 * r['test_std']:.2f} | {100 * r['train_mean']:.2f} | "
+                     f"{r['seconds']:.0f} |")
     return "\n".join(lines)
 
 

@@ -154,10 +154,8 @@ def commit(record: dict, path: Path) -> None:
     files = [path.name] + ([record["weights"]] if record["weights"] else [])
     from chattn import runs
 
-    network = runs.network_options(record["model"])             # a control's width, depth
-    options = " ".join(f"{k}={v}" for k, v in [*sorted((record["model"].get("options") or {}).items()),
-                                                 *network.items()])
-    message = (f"Training record: {record['attn']}{' ' + options if options else ''} seed {record['seed']}, "
+    run = runs.label(record["attn"], record["model"].get("options"), record["model"])   # "none width=44"
+    message = (f"Training record: {run} seed {record['seed']}, "
                f"{record['task']}, {record['epochs']} epochs: test {100 * record['test_accuracy']:.2f} % "
                f"({record['seconds']:.0f} s)")
     for command in (["git", "add", "--", *files], ["git", "commit", "-q", "-m", message, "--", *files]):
