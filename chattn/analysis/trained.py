@@ -443,8 +443,8 @@ def compare_control(attn: str, task: str = "patches", *, tolerance: float = 0.10
                     alpha: float = 0.05, epochs: int | None = None) -> ComparisonTable:
     """Module ``attn`` and the plain network against the capacity control: a plain network of
     other width or depth whose parameters are within ``tolerance`` of the module's
-    (:func:`chattn.pretrained.control_records`) trained with the grid's recipe (its data, epochs, batch, optimiser),
-    paired by seed, Holm over the two rows.
+    (:func:`chattn.pretrained.control_records`) trained with the grid's recipe (its data, epochs,
+    batch, optimiser), paired by seed, Holm over the two rows.
 
     Args:
         attn: a module of the grid.
