@@ -441,8 +441,8 @@ class ComparisonTable:
                        f"are equal: the intervals show how large a difference these seeds still allow.")
         for r in rest:
             if r.comparison.p < alpha:
-                out.append(f"Tested alone, {r.label} would separate from {ref} (p = {_p(r.comparison.p)}); over the {len(tested)} "
-                           f"comparisons of this table, Holm's correction gives p = {_p(r.holm_p)}.")
+                out.append(f"Tested alone, {r.label} would separate from {ref} (p = {_p(r.comparison.p)}); over "
+                           f"the {len(tested)} comparisons of this table, Holm's correction gives p = {_p(r.holm_p)}.")
         if not tested:
             out.append(f"No {self.what} could be tested against {ref}.")
         for r in untestable:
